@@ -1,0 +1,125 @@
+"""The signup use case, shared by the HTML form and the JSON API so that the two cannot drift."""
+
+import logging
+import unicodedata
+from collections.abc import Callable
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django_q.tasks import async_task
+
+from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+
+class SignupConflict(Exception):
+    """The username or email already belongs to an account."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.code = f"{field}_taken"
+        self.message = f"An account with this {field} already exists."
+        super().__init__(self.message)
+
+
+def sign_up(
+    *, username: str, email: str, password: str | None, source: str, ip_address: str | None = None
+) -> User:
+    """Create an account and queue its welcome email and audit record, atomically.
+
+    With django-q2's ORM broker the queue is a table in the same database, so the account row and
+    both task rows commit together: a signup that rolls back queues nothing, and one that commits
+    has its tasks queued even if this process dies right after the commit. A ``password`` of None
+    creates an account with an unusable password. Raises ValidationError (a dict keyed by field)
+    or SignupConflict.
+    """
+    user = build_account(username=username, email=email, password=password)
+    reject_taken(user)
+    try:
+        with transaction.atomic():
+            user.save()
+            queue_signup_tasks(user, source=source, ip_address=ip_address)
+    except IntegrityError as exc:
+        # Another request took the name between reject_taken() and the insert.
+        raise conflict_from(exc) from exc
+    logger.info("account %s created via %s", user.pk, source)
+    return user
+
+
+def build_account(*, username: str, email: str, password: str | None) -> User:
+    """Validate and normalise the fields; hash the password here, outside any transaction."""
+    user = User(
+        username=User.normalize_username(username), email=User.objects.normalize_email(email)
+    )
+    checks: dict[str, Callable[[], object]] = {
+        "username": lambda: validate_model_field(user, "username"),
+        "email": lambda: validate_model_field(user, "email"),
+    }
+    if password is not None:
+        checks["password"] = lambda: password_validation.validate_password(password, user)
+    raw_values = {"username": username, "email": email, "password": password or ""}
+    errors: dict[str, list[ValidationError]] = {}
+    for field, check in checks.items():
+        try:
+            reject_control_characters(raw_values[field])
+            check()
+        except ValidationError as exc:
+            errors[field] = exc.error_list
+    if errors:
+        raise ValidationError(errors)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    return user
+
+
+def validate_model_field(user: User, name: str) -> None:
+    """Run the model field's own validators (Django's username rules, email syntax, length)."""
+    value = getattr(user, name)
+    if not value:
+        raise ValidationError("This field is required.", code="required")
+    user._meta.get_field(name).run_validators(value)
+
+
+def reject_control_characters(value: str) -> None:
+    """Line breaks and other control characters could smuggle headers into emails."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValidationError("Control characters and line breaks are not allowed.", code="control")
+
+
+def reject_taken(user: User) -> None:
+    """Answer the common case with a clear conflict; the database constraints decide races."""
+    if User.objects.filter(username__iexact=user.username).exists():
+        raise SignupConflict("username")
+    if User.objects.filter(email__iexact=user.email).exists():
+        raise SignupConflict("email")
+
+
+def conflict_from(exc: IntegrityError) -> SignupConflict:
+    message = str(exc)
+    if "username" in message:
+        return SignupConflict("username")
+    if "email" in message:
+        return SignupConflict("email")
+    raise exc
+
+
+def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> None:
+    """Must run inside the signup transaction (see sign_up)."""
+    async_task(
+        "accounts.tasks.send_welcome_email",
+        user.pk,
+        task_name=f"welcome-email-{user.pk}",
+        group="signup",
+    )
+    async_task(
+        "accounts.tasks.record_signup",
+        user.pk,
+        source,
+        ip_address,
+        task_name=f"record-signup-{user.pk}",
+        group="signup",
+    )
