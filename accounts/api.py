@@ -5,7 +5,7 @@ import logging
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as SchemaValidationError
 
@@ -54,7 +54,7 @@ ERROR_RESPONSES = {400: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut, 5
 
 
 @api.post("/signups/", response={201: SignupOut, **ERROR_RESPONSES}, url_name="signup")
-def create_signup(request: HttpRequest, payload: SignupIn) -> tuple[int, dict[str, str]]:
+def create_signup(request: HttpRequest, payload: SignupIn) -> Status:
     """Create an account. Answers as soon as the account and its two tasks are committed."""
     user = sign_up(
         username=payload.username,
@@ -63,7 +63,7 @@ def create_signup(request: HttpRequest, payload: SignupIn) -> tuple[int, dict[st
         source="api",
         ip_address=client_ip(request),
     )
-    return 201, {"message": "Account created", "username": user.username}
+    return Status(201, {"message": "Account created", "username": user.username})
 
 
 def error_response(

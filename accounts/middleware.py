@@ -24,5 +24,7 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        logger.error("database unavailable during %s %s: %s", request.method, request.path, exception)
+        logger.error(
+            "database unavailable during %s %s: %s", request.method, request.path, exception
+        )
         return render(request, "errors/503.html", status=503)

@@ -46,7 +46,9 @@ class AuditRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()}: {self.user_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+        return (
+            f"{self.get_action_display()}: {self.user_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+        )
 
 
 class EmailDelivery(models.Model):

@@ -16,7 +16,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             user = sign_up(
@@ -31,7 +31,10 @@ def signup(request: HttpRequest) -> HttpResponse:
         except SignupConflict as exc:
             form.add_error(exc.field, ValidationError(exc.message, code=exc.code))
         else:
-            request.session[SIGNED_UP_SESSION_KEY] = {"username": user.username, "email": user.email}
+            request.session[SIGNED_UP_SESSION_KEY] = {
+                "username": user.username,
+                "email": user.email,
+            }
             return redirect("accounts:signup-done")
     status = 400 if form.errors else 200
     return render(request, "accounts/signup.html", {"form": form}, status=status)

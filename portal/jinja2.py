@@ -13,6 +13,6 @@ def environment(**options: Any) -> Environment:
     options.setdefault("undefined", StrictUndefined)
     options.setdefault("trim_blocks", True)
     options.setdefault("lstrip_blocks", True)
-    env = Environment(**options)
+    env = Environment(**options)  # noqa: S701 - autoescape is set above
     env.globals.update({"static": static, "url": reverse})
     return env

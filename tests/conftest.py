@@ -1,0 +1,81 @@
+"""Fixtures for the real parts: an SMTP server, qcluster processes, and sync mode for unit tests."""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django_q.conf import Conf
+
+from tests.support import QCluster, SmtpServer, database_url
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Short timings for the workers the tests start: a failed or abandoned task is delivered again
+# after Q_RETRY seconds, so a whole retry cycle fits in a test.
+TEST_WORKER_ENV = {
+    "Q_WORKERS": "2",
+    "Q_TIMEOUT": "5",
+    "Q_RETRY": "6",
+    "Q_MAX_ATTEMPTS": "3",
+    "Q_POLL": "0.1",
+    "DEBUG": "True",
+}
+
+
+def pytest_report_header() -> str:
+    from django.conf import settings
+
+    return f"database: {settings.DATABASES['default']['ENGINE']}"
+
+
+@pytest.fixture
+def sync_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run tasks inline at enqueue time. django-q2 read Q_CLUSTER at import, so patch Conf."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_settings(settings: object, smtp_server: SmtpServer) -> SmtpServer:
+    """Make this process (sync tasks, live server) send through the real SMTP server."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = smtp_server.host
+    settings.EMAIL_PORT = smtp_server.port
+    return smtp_server
+
+
+@pytest.fixture
+def start_qcluster(
+    transactional_db: None, smtp_server: SmtpServer, tmp_path: Path
+) -> Iterator[Callable[..., QCluster]]:
+    """Start real `manage.py qcluster` processes on the test database; stop them afterwards."""
+    clusters: list[QCluster] = []
+    base_env = {
+        **os.environ,
+        **TEST_WORKER_ENV,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": smtp_server.host,
+        "EMAIL_PORT": str(smtp_server.port),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+    def start(**env: str) -> QCluster:
+        log_path = tmp_path / f"qcluster-{len(clusters) + 1}.log"
+        cluster = QCluster(PROJECT_DIR, {**base_env, **env}, log_path)
+        cluster.start()
+        clusters.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in clusters:
+        cluster.stop()

@@ -1,0 +1,161 @@
+"""Real servers and processes for the tests, and polling with a deadline."""
+
+import asyncio
+import contextlib
+import email
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from aiosmtpd.controller import Controller
+
+T = TypeVar("T")
+
+
+def wait_for(
+    condition: Callable[[], T], *, timeout: float = 30, interval: float = 0.1, message: str = ""
+) -> T:
+    """Poll until condition() is truthy and return it; fail after the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ReceivedMail:
+    message: EmailMessage
+    received_at: float
+
+
+@dataclass
+class SmtpHandler:
+    """Keeps every message it accepts; `delay` makes the server slow on purpose."""
+
+    messages: list[ReceivedMail] = field(default_factory=list)
+    delay: float = 0.0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        message = email.message_from_bytes(envelope.content, policy=default_policy)
+        self.messages.append(ReceivedMail(message, time.monotonic()))
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on a loopback port, in a thread of the test process."""
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = SmtpHandler()
+        self.controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [received.message for received in self.handler.messages]
+
+    def messages_to(self, address: str) -> list[EmailMessage]:
+        return [message for message in self.messages if message["To"] == address]
+
+    def start(self) -> None:
+        self.controller = Controller(self.handler, hostname=self.host, port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+class QCluster:
+    """A `manage.py qcluster` process in its own process group, logging to a file."""
+
+    def __init__(self, project_dir: Path, env: dict[str, str], log_path: Path) -> None:
+        self.project_dir = project_dir
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=self.project_dir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM and wait; SIGKILL the whole group if it does not stop in time.
+
+        django-q2 can deadlock in its SIGTERM handler (django-q2 issue #346), so a deadline
+        is needed; tasks interrupted that way are delivered again after Q_RETRY seconds.
+        """
+        if not self.is_running():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL every process of the cluster: a crash, as an out-of-memory killer does it."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """The URL of the database this test process uses, for the processes it starts."""
+    engine = settings_dict["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine == "django.db.backends.postgresql":
+        user = quote(settings_dict.get("USER") or "")
+        password = quote(settings_dict.get("PASSWORD") or "")
+        credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+        host = settings_dict.get("HOST") or "localhost"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
+    raise NotImplementedError(f"no URL for {engine}")
+
+
+def run_in_thread(target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread

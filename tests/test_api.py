@@ -1,0 +1,135 @@
+"""POST /api/signups/ and the OpenAPI schema."""
+
+import json
+
+import pytest
+from django.test import Client
+from django_q.models import OrmQ
+
+from accounts.models import User
+from tests.factories import STRONG_PASSWORD, signup
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/signups/"
+
+
+def post_json(client: Client, body: object) -> object:
+    return client.post(URL, json.dumps(body), content_type="application/json")
+
+
+def assert_nothing_stored() -> None:
+    assert not User.objects.exists()
+    assert not OrmQ.objects.exists()
+
+
+def test_signup_answers_201_with_the_lesson_body(client: Client) -> None:
+    response = post_json(
+        client, {"username": "alice", "email": "alice@example.com", "password": STRONG_PASSWORD}
+    )
+    assert response.status_code == 201
+    assert response.json() == {"message": "Account created", "username": "alice"}
+    assert User.objects.get(username="alice").check_password(STRONG_PASSWORD)
+
+
+def test_signup_without_password_is_accepted_as_in_the_lesson(client: Client) -> None:
+    response = post_json(client, {"username": "alice", "email": "alice@example.com"})
+    assert response.status_code == 201
+    assert not User.objects.get(username="alice").has_usable_password()
+
+
+def test_signup_queues_the_welcome_email_and_the_audit_record(client: Client) -> None:
+    post_json(client, {"username": "alice", "email": "alice@example.com"})
+    assert OrmQ.objects.count() == 2
+
+
+def test_taken_username_answers_409_with_code_and_field(client: Client) -> None:
+    signup("alice")
+    response = post_json(client, {"username": "Alice", "email": "new@example.com"})
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "username_taken"
+    assert body["field"] == "username"
+    assert User.objects.count() == 1
+
+
+def test_taken_email_answers_409_with_code_and_field(client: Client) -> None:
+    signup("alice", email="alice@example.com")
+    response = post_json(client, {"username": "alice2", "email": "ALICE@example.com"})
+    assert response.status_code == 409
+    assert response.json()["code"] == "email_taken"
+    assert response.json()["field"] == "email"
+
+
+def test_invalid_fields_answer_422_with_each_field(client: Client) -> None:
+    response = post_json(client, {"username": "no spaces", "email": "nope", "password": "123"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert {error["field"] for error in body["errors"]} == {"username", "email", "password"}
+    assert all(error["message"] for error in body["errors"])
+    assert_nothing_stored()
+
+
+def test_missing_field_answers_422_naming_it(client: Client) -> None:
+    response = post_json(client, {"username": "alice"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "email", "code": "required", "message": "Field required"}
+    ]
+    assert_nothing_stored()
+
+
+def test_wrong_type_answers_422(client: Client) -> None:
+    response = post_json(client, {"username": 42, "email": ["alice@example.com"]})
+    assert response.status_code == 422
+    assert {error["field"] for error in response.json()["errors"]} == {"username", "email"}
+    assert_nothing_stored()
+
+
+def test_overlong_field_answers_422(client: Client) -> None:
+    response = post_json(client, {"username": "a" * 151, "email": "alice@example.com"})
+    assert response.status_code == 422
+    assert response.json()["field"] == "username"
+    assert_nothing_stored()
+
+
+def test_newline_in_email_answers_422(client: Client) -> None:
+    body = {"username": "alice", "email": "alice@example.com\r\nBcc: victim@example.com"}
+    response = post_json(client, body)
+    assert response.status_code == 422
+    assert response.json()["field"] == "email"
+    assert_nothing_stored()
+
+
+def test_malformed_json_answers_400(client: Client) -> None:
+    response = client.post(URL, '{"username": "alice",', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
+    assert_nothing_stored()
+
+
+def test_body_that_is_not_an_object_answers_422(client: Client) -> None:
+    response = post_json(client, ["alice", "alice@example.com"])
+    assert response.status_code == 422
+    assert_nothing_stored()
+
+
+def test_oversized_body_answers_413(client: Client) -> None:
+    body = {"username": "alice", "email": "alice@example.com", "padding": "x" * 100_000}
+    response = post_json(client, body)
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert_nothing_stored()
+
+
+def test_openapi_schema_documents_the_signup_answers(client: Client) -> None:
+    schema = client.get("/api/openapi.json").json()
+    answers = schema["paths"]["/api/signups/"]["post"]["responses"]
+    assert {"201", "400", "409", "413", "422", "503"} <= set(answers)
+
+
+def test_interactive_docs_are_served_without_a_cdn(client: Client) -> None:
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert b"cdn" not in response.content.lower()

@@ -1,0 +1,108 @@
+"""The tasks themselves, run in this process: each guards its own effect."""
+
+import logging
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from accounts.emails import welcome_message_id
+from accounts.models import AuditRecord, EmailDelivery
+from accounts.tasks import record_signup, send_welcome_email
+from tests.factories import signup
+from tests.support import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def test_welcome_email_has_text_and_html_bodies(mailoutbox: list) -> None:
+    user = signup("alice")
+    send_welcome_email(user.pk)
+    [message] = mailoutbox
+    assert message.to == ["alice@example.com"]
+    assert "alice" in message.subject
+    assert 'your account "alice" is ready' in message.body
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    assert "<strong>alice</strong>" in html
+
+
+def test_welcome_email_has_a_stable_message_id(mailoutbox: list) -> None:
+    user = signup("alice")
+    send_welcome_email(user.pk)
+    assert mailoutbox[0].extra_headers["Message-ID"] == welcome_message_id(user)
+    assert EmailDelivery.objects.get(user=user).message_id == welcome_message_id(user)
+
+
+def test_welcome_email_is_sent_once_when_the_task_runs_twice(mailoutbox: list) -> None:
+    user = signup("alice")
+    assert send_welcome_email(user.pk).startswith("sent")
+    assert send_welcome_email(user.pk) == "already sent"
+    assert len(mailoutbox) == 1
+
+
+def test_welcome_email_for_an_account_without_password_says_so(mailoutbox: list) -> None:
+    user = signup("alice", password=None)
+    send_welcome_email(user.pk)
+    assert "without a password" in mailoutbox[0].body
+
+
+def test_plain_text_email_is_not_html_escaped(mailoutbox: list) -> None:
+    user = signup("alice", email="a&b@example.com")
+    send_welcome_email(user.pk)
+    assert "a&amp;b" not in mailoutbox[0].body
+    assert mailoutbox[0].to == ["a&b@example.com"]
+
+
+def test_failed_welcome_email_is_logged_with_the_account_id_and_raised(
+    settings: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
+    user = signup("alice")
+    with caplog.at_level(logging.ERROR, logger="accounts.tasks"), pytest.raises(OSError):
+        send_welcome_email(user.pk)
+    assert f"send_welcome_email failed for account {user.pk}" in caplog.text
+    assert not EmailDelivery.objects.exists()
+
+
+def test_welcome_email_for_a_deleted_account_is_skipped(mailoutbox: list) -> None:
+    user = signup("alice")
+    user_id = user.pk
+    user.delete()
+    assert send_welcome_email(user_id) == "account deleted"
+    assert mailoutbox == []
+
+
+def test_signup_is_recorded_once_with_source_and_address() -> None:
+    user = signup("alice")
+    assert record_signup(user.pk, "web", "203.0.113.9") == "recorded"
+    record = AuditRecord.objects.get(user=user)
+    assert (record.action, record.source, record.ip_address) == ("signup", "web", "203.0.113.9")
+    assert record.occurred_at == user.date_joined
+
+
+def test_signup_record_is_not_doubled_when_the_task_runs_twice() -> None:
+    user = signup("alice")
+    record_signup(user.pk, "api", None)
+    assert record_signup(user.pk, "api", None) == "already recorded"
+    assert AuditRecord.objects.filter(user=user).count() == 1
+
+
+def test_the_database_refuses_a_second_signup_record() -> None:
+    from django.db import IntegrityError, transaction
+
+    user = signup("alice")
+    record_signup(user.pk, "api", None)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AuditRecord.objects.create(
+            user=user, action="signup", source="api", occurred_at=user.date_joined
+        )
+
+
+def test_tasks_run_in_sync_mode_as_part_of_the_signup(sync_tasks: None, mailoutbox: list) -> None:
+    user = signup("alice")
+    assert len(mailoutbox) == 1
+    assert AuditRecord.objects.filter(user=user).count() == 1
+    assert connection.in_atomic_block  # the db fixture's transaction, still usable afterwards
+    assert mail.outbox is mailoutbox
