@@ -54,12 +54,9 @@ def smtp_settings(settings: object, smtp_server: SmtpServer) -> SmtpServer:
 
 
 @pytest.fixture
-def start_qcluster(
-    transactional_db: None, smtp_server: SmtpServer, tmp_path: Path
-) -> Iterator[Callable[..., QCluster]]:
-    """Start real `manage.py qcluster` processes on the test database; stop them afterwards."""
-    clusters: list[QCluster] = []
-    base_env = {
+def worker_env(transactional_db: None, smtp_server: SmtpServer) -> dict[str, str]:
+    """Environment for processes the tests start: the test database and the SMTP server."""
+    return {
         **os.environ,
         **TEST_WORKER_ENV,
         "DATABASE_URL": database_url(connection.settings_dict),
@@ -69,9 +66,17 @@ def start_qcluster(
         "PYTHONUNBUFFERED": "1",
     }
 
+
+@pytest.fixture
+def start_qcluster(
+    worker_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., QCluster]]:
+    """Start real `manage.py qcluster` processes on the test database; stop them afterwards."""
+    clusters: list[QCluster] = []
+
     def start(**env: str) -> QCluster:
         log_path = tmp_path / f"qcluster-{len(clusters) + 1}.log"
-        cluster = QCluster(PROJECT_DIR, {**base_env, **env}, log_path)
+        cluster = QCluster(PROJECT_DIR, {**worker_env, **env}, log_path)
         cluster.start()
         clusters.append(cluster)
         return cluster
