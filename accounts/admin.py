@@ -1,8 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_q.admin import FailAdmin
+from django_q.models import Failure
 
 from accounts.models import AuditRecord, EmailDelivery, User
+from accounts.requeue import requeue_failed_tasks
 
 
 @admin.register(User)
@@ -36,3 +40,18 @@ class EmailDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["user__username", "user__email", "message_id"]
     list_select_related = ["user"]
+
+
+class FailureAdmin(FailAdmin):
+    """django-q2's failed-task admin, re-queueing through the same function as the command."""
+
+    actions = ["requeue"]
+
+    @admin.action(description="Re-queue selected failed tasks")
+    def requeue(self, request: HttpRequest, queryset: QuerySet[Failure]) -> None:
+        count = requeue_failed_tasks(queryset)
+        self.message_user(request, f"Re-queued {count} failed task(s).", messages.SUCCESS)
+
+
+admin.site.unregister(Failure)
+admin.site.register(Failure, FailureAdmin)

@@ -68,9 +68,7 @@ def worker_env(transactional_db: None, smtp_server: SmtpServer) -> dict[str, str
 
 
 @pytest.fixture
-def start_qcluster(
-    worker_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., QCluster]]:
+def start_qcluster(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., QCluster]]:
     """Start real `manage.py qcluster` processes on the test database; stop them afterwards."""
     clusters: list[QCluster] = []
 

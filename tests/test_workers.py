@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
-from django_q.models import OrmQ, Task
+from django_q.models import Failure, OrmQ, Task
 
 from accounts.emails import welcome_message_id
 from accounts.models import AuditRecord, EmailDelivery, User
@@ -146,7 +146,7 @@ def test_failing_welcome_email_is_logged_recorded_and_retried(
     user = User.objects.get(username="alice")
 
     failed = wait_for(
-        lambda: Task.objects.filter(func="accounts.tasks.send_welcome_email", success=False).first(),
+        lambda: Failure.objects.filter(func="accounts.tasks.send_welcome_email").first(),
         message="the failed attempt to be recorded",
     )
     assert "Connection refused" in failed.result
