@@ -14,3 +14,8 @@ def signup(username: str = "alice", email: str | None = None, **overrides: objec
     }
     fields.update(overrides)
     return sign_up(**fields)
+
+
+def many_signups(count: int, prefix: str = "user") -> list[User]:
+    """Accounts without passwords: no hashing, so hundreds are created in seconds."""
+    return [signup(f"{prefix}{number}", password=None) for number in range(count)]

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,9 +152,3 @@ def database_url(settings_dict: dict[str, Any]) -> str:
         port = settings_dict.get("PORT") or 5432
         return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
     raise NotImplementedError(f"no URL for {engine}")
-
-
-def run_in_thread(target: Callable[[], None]) -> threading.Thread:
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread

@@ -4,50 +4,21 @@ Each test drives a real qcluster on the test database and a real SMTP server, an
 lesson's pitfalls: tasks lost on restart, failures that go unseen, a response that waits.
 """
 
-import json
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 
 import pytest
 from django_q.models import Failure, OrmQ, Task
 
 from accounts.emails import welcome_message_id
-from accounts.models import AuditRecord, EmailDelivery, User
+from accounts.models import EmailDelivery, User
 from tests.conftest import PROJECT_DIR
+from tests.outcomes import post_signup, wait_for_audit_record, wait_for_welcome_email
 from tests.support import QCluster, SmtpServer, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def post_signup(base_url: str, username: str, **fields: str) -> tuple[int, dict]:
-    body = {"username": username, "email": f"{username}@example.com", **fields}
-    request = urllib.request.Request(
-        f"{base_url}/api/signups/",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.status, json.load(response)
-
-
-def wait_for_welcome_email(smtp_server: SmtpServer, username: str, timeout: float = 30) -> None:
-    wait_for(
-        lambda: smtp_server.messages_to(f"{username}@example.com"),
-        timeout=timeout,
-        message=f"welcome email to {username}",
-    )
-
-
-def wait_for_audit_record(username: str, timeout: float = 30) -> AuditRecord:
-    return wait_for(
-        lambda: AuditRecord.objects.filter(user__username=username).first(),
-        timeout=timeout,
-        message=f"audit record of {username}",
-    )
 
 
 def test_worker_sends_the_welcome_email_and_writes_the_audit_record(
