@@ -8,8 +8,12 @@ out or fails is delivered again after Q_CLUSTER["retry"] seconds.
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_q.models import Success
 
 from accounts.emails import welcome_email
 from accounts.models import AuditRecord, EmailDelivery, User
@@ -67,3 +71,15 @@ def record_signup(user_id: int, source: str, ip_address: str | None) -> str:
             return "already recorded"
     logger.info("signup of account %s recorded", user_id)
     return "recorded"
+
+
+def prune_task_results() -> str:
+    """Delete successful task results older than TASK_RESULT_RETENTION_HOURS; keep failures.
+
+    Scheduled hourly (migration 0002), instead of django-q2's save_limit, which prunes on every
+    saved result under a lock on all results and so throttles the whole cluster.
+    """
+    cutoff = timezone.now() - timedelta(hours=settings.TASK_RESULT_RETENTION_HOURS)
+    deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
+    logger.info("pruned %s task results older than %s", deleted, cutoff.isoformat())
+    return f"pruned {deleted}"

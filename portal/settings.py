@@ -184,11 +184,13 @@ Q_CLUSTER = {
     "max_attempts": envint("Q_MAX_ATTEMPTS", 5),
     "bulk": envint("Q_BULK", 1),
     "poll": envfloat("Q_POLL", 0.2),
-    "save_limit": envint("Q_SAVE_LIMIT", 1000),
+    # Keep every result; accounts.tasks.prune_task_results deletes old ones on a schedule.
+    "save_limit": 0,
     "ack_failures": False,
     "catch_up": False,
     "label": "Task queue",
 }
+TASK_RESULT_RETENTION_HOURS = envint("TASK_RESULT_RETENTION_HOURS", 7 * 24)
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("Q_RETRY must be larger than Q_TIMEOUT, or tasks run twice.")
 

@@ -1,14 +1,17 @@
 """The tasks themselves, run in this process: each guards its own effect."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_q.models import Schedule, Success, Task
 
 from accounts.emails import welcome_message_id
 from accounts.models import AuditRecord, EmailDelivery
-from accounts.tasks import record_signup, send_welcome_email
+from accounts.tasks import prune_task_results, record_signup, send_welcome_email
 from tests.factories import signup
 from tests.support import free_port
 
@@ -90,8 +93,6 @@ def test_signup_record_is_not_doubled_when_the_task_runs_twice() -> None:
 
 
 def test_the_database_refuses_a_second_signup_record() -> None:
-    from django.db import IntegrityError, transaction
-
     user = signup("alice")
     record_signup(user.pk, "api", None)
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -106,3 +107,24 @@ def test_tasks_run_in_sync_mode_as_part_of_the_signup(sync_tasks: None, mailoutb
     assert AuditRecord.objects.filter(user=user).count() == 1
     assert connection.in_atomic_block  # the db fixture's transaction, still usable afterwards
     assert mail.outbox is mailoutbox
+
+
+def test_old_successful_task_results_are_pruned_and_failures_kept(settings: object) -> None:
+    settings.TASK_RESULT_RETENTION_HOURS = 24
+    now = timezone.now()
+
+    def result(name: str, age: timedelta, success: bool) -> None:
+        Task.objects.create(
+            id=name, name=name, func="f", started=now - age, stopped=now - age, success=success
+        )
+
+    result("old-success", timedelta(hours=25), True)
+    result("new-success", timedelta(hours=1), True)
+    result("old-failure", timedelta(hours=25), False)
+    assert prune_task_results() == "pruned 1"
+    assert sorted(Task.objects.values_list("name", flat=True)) == ["new-success", "old-failure"]
+    assert not Success.objects.filter(name="old-success").exists()
+    assert (
+        Schedule.objects.get(name="prune-task-results").func
+        == prune_task_results.__module__ + ".prune_task_results"
+    )
