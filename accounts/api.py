@@ -9,8 +9,11 @@ from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as SchemaValidationError
 
+from accounts.account_emails import request_account_email
 from accounts.http import client_ip
+from accounts.models import EmailRequest
 from accounts.services import SignupConflict, sign_up
+from accounts.throttle import TooManyRequests
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,29 @@ class ErrorOut(Schema):
     errors: list[FieldError] = Field(default_factory=list)
 
 
+class EmailIn(Schema):
+    email: str = Field(max_length=254, examples=["alice@example.com"])
+
+
+class MessageOut(Schema):
+    message: str
+
+
 ERROR_RESPONSES = {400: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+EMAIL_REQUEST_RESPONSES = {
+    202: MessageOut,
+    400: ErrorOut,
+    413: ErrorOut,
+    422: ErrorOut,
+    429: ErrorOut,
+    503: ErrorOut,
+}
+VERIFICATION_REQUESTED = (
+    "If an account with this address is waiting for verification, a new link is on its way."
+)
+RESET_REQUESTED = (
+    "If an account uses this address, an email with a link to choose a new password is on its way."
+)
 
 
 @api.post("/signups/", response={201: SignupOut, **ERROR_RESPONSES}, url_name="signup")
@@ -64,6 +89,26 @@ def create_signup(request: HttpRequest, payload: SignupIn) -> Status:
         ip_address=client_ip(request),
     )
     return Status(201, {"message": "Account created", "username": user.username})
+
+
+@api.post("/email-verifications/", response=EMAIL_REQUEST_RESPONSES, url_name="email-verification")
+def request_verification_email(request: HttpRequest, payload: EmailIn) -> Status:
+    """Send a new verification link. The answer is the same whether or not the address has an
+    account; at most a few requests per address and per client each hour."""
+    request_account_email(
+        EmailRequest.Kind.VERIFICATION, payload.email, ip_address=client_ip(request)
+    )
+    return Status(202, {"message": VERIFICATION_REQUESTED})
+
+
+@api.post("/password-resets/", response=EMAIL_REQUEST_RESPONSES, url_name="password-reset")
+def request_password_reset(request: HttpRequest, payload: EmailIn) -> Status:
+    """Send a link to choose a new password. The answer never reveals whether the address has
+    an account; at most a few requests per address and per client each hour."""
+    request_account_email(
+        EmailRequest.Kind.PASSWORD_RESET, payload.email, ip_address=client_ip(request)
+    )
+    return Status(202, {"message": RESET_REQUESTED})
 
 
 def error_response(
@@ -109,6 +154,13 @@ def account_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 def account_conflict(request: HttpRequest, exc: SignupConflict) -> HttpResponse:
     errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
     return error_response(request, 409, exc.code, exc.message, errors)
+
+
+@api.exception_handler(TooManyRequests)
+def too_many_requests(request: HttpRequest, exc: TooManyRequests) -> HttpResponse:
+    response = error_response(request, 429, "rate_limited", str(exc))
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(HttpError)

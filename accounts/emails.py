@@ -7,25 +7,59 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from accounts.models import User
+from accounts.tokens import set_password_url, verification_url
+
+
+def message_id(kind: str, key: str) -> str:
+    """Stable for one email, so a duplicate sent after a redelivery is recognisable downstream."""
+    host = urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
+    return f"<{kind}.{key}@{host}>"
 
 
 def welcome_message_id(user: User) -> str:
-    """Stable per account, so a duplicate sent after a redelivery is recognisable downstream."""
-    host = urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
-    return f"<welcome.{user.pk}.{int(user.date_joined.timestamp())}@{host}>"
+    return message_id("welcome", f"{user.pk}.{int(user.date_joined.timestamp())}")
+
+
+def build_email(
+    template: str, subject: str, user: User, message_id: str, **context: object
+) -> EmailMultiAlternatives:
+    context = {"username": user.username, "portal_url": settings.PORTAL_BASE_URL, **context}
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"emails/{template}.txt", context),
+        to=[user.email],
+        headers={"Message-ID": message_id},
+    )
+    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
+    return message
 
 
 def welcome_email(user: User) -> EmailMultiAlternatives:
-    context = {
-        "username": user.username,
-        "portal_url": settings.PORTAL_BASE_URL,
-        "has_password": user.has_usable_password(),
-    }
-    message = EmailMultiAlternatives(
-        subject=f"Welcome to the portal, {user.username}",
-        body=render_to_string("emails/welcome.txt", context),
-        to=[user.email],
-        headers={"Message-ID": welcome_message_id(user)},
+    return build_email(
+        "welcome",
+        f"Welcome to the portal, {user.username}",
+        user,
+        welcome_message_id(user),
+        verify_url=verification_url(user),
+        set_password_url=None if user.has_usable_password() else set_password_url(user),
     )
-    message.attach_alternative(render_to_string("emails/welcome.html", context), "text/html")
-    return message
+
+
+def verification_email(user: User, request_id: str) -> EmailMultiAlternatives:
+    return build_email(
+        "verification",
+        "Confirm your email address",
+        user,
+        message_id("verification", request_id),
+        verify_url=verification_url(user),
+    )
+
+
+def password_reset_email(user: User, request_id: str) -> EmailMultiAlternatives:
+    return build_email(
+        "password_reset",
+        "Choose a new password",
+        user,
+        message_id("password-reset", request_id),
+        reset_url=set_password_url(user),
+    )

@@ -1,6 +1,12 @@
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import PasswordResetForm
+from django.http import HttpRequest
+
+from accounts.account_emails import request_account_email
+from accounts.http import client_ip
+from accounts.models import EmailRequest
 
 
 class SignupForm(forms.Form):
@@ -32,3 +38,20 @@ class SignupForm(forms.Form):
         if password and confirmation and password != confirmation:
             self.add_error("password_confirmation", "The two passwords do not match.")
         return cleaned
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, but the email is sent by a worker, and floods are refused."""
+
+    def save(self, *, request: HttpRequest | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+        request_account_email(
+            EmailRequest.Kind.PASSWORD_RESET,
+            self.cleaned_data["email"],
+            ip_address=client_ip(request) if request else None,
+        )

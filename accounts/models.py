@@ -8,6 +8,7 @@ class User(AbstractUser):
     """The portal's account: username and email are each unique regardless of letter case."""
 
     email = models.EmailField("email address", max_length=254)
+    email_verified_at = models.DateTimeField("email verified", null=True, blank=True)
 
     objects = UserManager()
 
@@ -20,14 +21,29 @@ class User(AbstractUser):
             models.CheckConstraint(condition=~Q(email=""), name="accounts_user_email_not_empty"),
         ]
 
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
 
 class AuditRecord(models.Model):
     """Something that happened to an account, written by a worker after the response."""
 
     class Action(models.TextChoices):
         SIGNUP = "signup", "Signed up"
+        EMAIL_VERIFIED = "email_verified", "Verified the email address"
+        LOGIN = "login", "Logged in"
+        LOGIN_FAILED = "login_failed", "Failed to log in"
 
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="audit_records")
+    event_id = models.UUIDField(
+        unique=True, null=True, blank=True, help_text="Makes a redelivered task write nothing."
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="audit_records", null=True, blank=True
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="As typed, for failed log-ins."
+    )
     action = models.CharField(max_length=32, choices=Action.choices)
     source = models.CharField(max_length=16, help_text="Where the request came from: web or api.")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
@@ -56,6 +72,8 @@ class EmailDelivery(models.Model):
 
     class Kind(models.TextChoices):
         WELCOME = "welcome", "Welcome"
+        VERIFICATION = "verification", "Email verification"
+        PASSWORD_RESET = "password_reset", "Password reset"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_deliveries")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -75,3 +93,28 @@ class EmailDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} email to user {self.user_id}"
+
+
+class EmailRequest(models.Model):
+    """A request for an email (new verification link, password reset), kept to limit floods.
+
+    Recorded for any address, with or without an account, so the limit reveals nothing.
+    """
+
+    class Kind(models.TextChoices):
+        VERIFICATION = "verification", "Email verification"
+        PASSWORD_RESET = "password_reset", "Password reset"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    email = models.CharField(max_length=254, help_text="Lower-cased, as requested.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["email", "requested_at"]),
+            models.Index(fields=["ip_address", "requested_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.email} at {self.requested_at:%Y-%m-%d %H:%M}"

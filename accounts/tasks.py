@@ -6,23 +6,24 @@ out or fails is delivered again after Q_CLUSTER["retry"] seconds.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.models import Success
 
-from accounts.emails import welcome_email
+from accounts import emails
 from accounts.models import AuditRecord, EmailDelivery, User
 
 logger = logging.getLogger(__name__)
 
 
 @contextmanager
-def failures_logged(task: str, user_id: int) -> Iterator[None]:
+def failures_logged(task: str, user_id: int | None) -> Iterator[None]:
     """Log a failure with the account id, then let django-q2 record it as a failed attempt."""
     try:
         yield
@@ -32,45 +33,117 @@ def failures_logged(task: str, user_id: int) -> Iterator[None]:
 
 
 def send_welcome_email(user_id: int) -> str:
-    with failures_logged("send_welcome_email", user_id), transaction.atomic():
-        # The row lock makes a second delivery of this task wait, then see the first one's record.
+    return send_once(
+        "send_welcome_email", user_id, EmailDelivery.Kind.WELCOME, emails.welcome_email
+    )
+
+
+def send_verification_email(user_id: int, request_id: str) -> str:
+    return send_once(
+        "send_verification_email",
+        user_id,
+        EmailDelivery.Kind.VERIFICATION,
+        lambda user: (
+            None if user.is_email_verified else emails.verification_email(user, request_id)
+        ),
+    )
+
+
+def send_password_reset_email(user_id: int, request_id: str) -> str:
+    return send_once(
+        "send_password_reset_email",
+        user_id,
+        EmailDelivery.Kind.PASSWORD_RESET,
+        lambda user: emails.password_reset_email(user, request_id),
+    )
+
+
+def send_once(
+    task: str,
+    user_id: int,
+    kind: str,
+    build: Callable[[User], EmailMultiAlternatives | None],
+) -> str:
+    """Send the email `build` makes, unless one with its Message-ID was already sent.
+
+    The account's row lock makes a second delivery of the same task wait, then see the first
+    one's EmailDelivery row. `build` returns None when the email is no longer wanted.
+    """
+    with failures_logged(task, user_id), transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
-            logger.warning("welcome email skipped: account %s no longer exists", user_id)
+            logger.warning("%s skipped: account %s no longer exists", task, user_id)
             return "account deleted"
-        if EmailDelivery.objects.filter(user=user, kind=EmailDelivery.Kind.WELCOME).exists():
-            logger.info("welcome email for account %s already sent", user_id)
-            return "already sent"
-        message = welcome_email(user)
-        message.send()
+        message = build(user)
+        if message is None:
+            logger.info("%s skipped for account %s: no longer needed", task, user_id)
+            return "not needed"
         message_id = message.extra_headers["Message-ID"]
-        EmailDelivery.objects.create(
-            user=user, kind=EmailDelivery.Kind.WELCOME, message_id=message_id
-        )
-    logger.info("welcome email for account %s sent as %s", user_id, message_id)
+        if EmailDelivery.objects.filter(message_id=message_id).exists():
+            logger.info("%s for account %s already sent as %s", task, user_id, message_id)
+            return "already sent"
+        message.send()
+        EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+    logger.info("%s for account %s sent as %s", task, user_id, message_id)
     return f"sent {message_id}"
 
 
 def record_signup(user_id: int, source: str, ip_address: str | None) -> str:
     with failures_logged("record_signup", user_id):
         user = User.objects.get(pk=user_id)
-        try:
-            with transaction.atomic():
-                AuditRecord.objects.create(
-                    user=user,
-                    action=AuditRecord.Action.SIGNUP,
-                    source=source,
-                    ip_address=ip_address,
-                    occurred_at=user.date_joined,
-                )
-        except IntegrityError:
-            # The one-signup-record-per-user constraint: this is a redelivery.
-            if not AuditRecord.objects.filter(user=user, action=AuditRecord.Action.SIGNUP).exists():
-                raise
-            logger.info("signup of account %s already recorded", user_id)
-            return "already recorded"
-    logger.info("signup of account %s recorded", user_id)
+        return record_once(
+            user=user,
+            action=AuditRecord.Action.SIGNUP,
+            source=source,
+            ip_address=ip_address,
+            occurred_at=user.date_joined,
+        )
+
+
+def record_audit_event(
+    event_id: str,
+    action: str,
+    user_id: int | None,
+    username: str,
+    source: str,
+    ip_address: str | None,
+    occurred_at: str,
+) -> str:
+    with failures_logged("record_audit_event", user_id):
+        return record_once(
+            event_id=event_id,
+            user_id=user_id,
+            username=username,
+            action=action,
+            source=source,
+            ip_address=ip_address,
+            occurred_at=datetime.fromisoformat(occurred_at),
+        )
+
+
+def record_once(**fields: object) -> str:
+    """Write the record; a unique constraint turns a redelivery into a no-op."""
+    try:
+        with transaction.atomic():
+            record = AuditRecord.objects.create(**fields)
+    except IntegrityError:
+        if not redelivered(fields):
+            raise
+        logger.info("%s of account %s already recorded", fields["action"], account_of(fields))
+        return "already recorded"
+    logger.info("%s of account %s recorded", record.action, account_of(fields))
     return "recorded"
+
+
+def redelivered(fields: dict[str, object]) -> bool:
+    if fields.get("event_id"):
+        return AuditRecord.objects.filter(event_id=fields["event_id"]).exists()
+    return AuditRecord.objects.filter(user=fields["user"], action=fields["action"]).exists()
+
+
+def account_of(fields: dict[str, object]) -> object:
+    user = fields.get("user")
+    return user.pk if isinstance(user, User) else fields.get("user_id")
 
 
 def prune_task_results() -> str:

@@ -1,11 +1,17 @@
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.forms import SignupForm
+from accounts.account_emails import Verification, request_account_email, verify_email
+from accounts.forms import EmailForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
+from accounts.models import EmailRequest
 from accounts.services import SignupConflict, sign_up
+from accounts.throttle import TooManyRequests
 
 SIGNED_UP_SESSION_KEY = "signed_up"
 
@@ -45,6 +51,61 @@ def signup_done(request: HttpRequest) -> HttpResponse:
     if signed_up is None:
         return redirect("accounts:signup")
     return render(request, "accounts/signup_done.html", signed_up)
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/account.html", {"account": request.user})
+
+
+def verify_email_link(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    outcome = verify_email(uidb64, token, ip_address=client_ip(request))
+    status = 400 if outcome is Verification.INVALID else 200
+    context = {"outcome": outcome.value, "form": EmailForm()}
+    return render(request, "accounts/verify_email.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    form = EmailForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            request_account_email(
+                EmailRequest.Kind.VERIFICATION,
+                form.cleaned_data["email"],
+                ip_address=client_ip(request),
+            )
+        except TooManyRequests as exc:
+            form.add_error("email", str(exc))
+            status = 429
+        else:
+            return redirect("accounts:verification-sent")
+    if form.errors and status == 200:
+        status = 400
+    return render(request, "accounts/resend_verification.html", {"form": form}, status=status)
+
+
+def verification_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/verification_sent.html")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = QueuedPasswordResetForm
+    template_name = "registration/password_reset_form.html"
+    success_url = reverse_lazy("accounts:password-reset-done")
+
+    def form_valid(self, form: QueuedPasswordResetForm) -> HttpResponse:
+        try:
+            return super().form_valid(form)
+        except TooManyRequests as exc:
+            form.add_error("email", str(exc))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password-reset-complete")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

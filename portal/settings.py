@@ -142,6 +142,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:account"
+LOGOUT_REDIRECT_URL = "accounts:home"
+# Lifetime of the links in emails (verification, set or reset password), in seconds.
+PASSWORD_RESET_TIMEOUT = envint("EMAIL_LINK_TIMEOUT", 3 * 24 * 3600)
+EMAIL_REQUESTS_PER_ADDRESS_HOURLY = envint("EMAIL_REQUESTS_PER_ADDRESS_HOURLY", 3)
+EMAIL_REQUESTS_PER_CLIENT_HOURLY = envint("EMAIL_REQUESTS_PER_CLIENT_HOURLY", 20)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,0 +1,59 @@
+"""Queueing audit records for events other than the signup (which sign_up queues itself)."""
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from accounts.http import client_ip
+from accounts.models import AuditRecord, User
+
+
+def queue_audit_event(
+    action: str,
+    *,
+    user: User | None,
+    source: str,
+    ip_address: str | None,
+    username: str = "",
+) -> None:
+    """The event id makes the record idempotent under redelivery."""
+    async_task(
+        "accounts.tasks.record_audit_event",
+        uuid.uuid4().hex,
+        action,
+        user.pk if user else None,
+        username or (user.username if user else ""),
+        source,
+        ip_address,
+        timezone.now().isoformat(),
+        task_name=f"audit-{action}-{user.pk if user else 'unknown'}",
+        group="audit",
+    )
+
+
+@receiver(user_logged_in)
+def record_login(sender: type, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    queue_audit_event(
+        AuditRecord.Action.LOGIN, user=user, source="web", ip_address=client_ip(request)
+    )
+
+
+@receiver(user_login_failed)
+def record_failed_login(
+    sender: str, credentials: dict[str, str], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    """Django passes the credentials with the password already masked; only the name is kept."""
+    username = str(credentials.get("username", ""))[:150]
+    user = User.objects.filter(username__iexact=username).first() if username else None
+    queue_audit_event(
+        AuditRecord.Action.LOGIN_FAILED,
+        user=user,
+        username=username,
+        source="web",
+        ip_address=client_ip(request) if request else None,
+    )

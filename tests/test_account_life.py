@@ -1,0 +1,317 @@
+"""Email verification, set-password, log in and out, forgotten passwords (tasks in sync mode)."""
+
+import json
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from django.test import Client
+from django_q.models import OrmQ
+
+from accounts.models import AuditRecord, EmailRequest, User
+from accounts.tokens import email_verification_token
+from tests.factories import STRONG_PASSWORD, signup
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a-brand-new-passphrase-42"
+
+
+def link_in(message: object, path_prefix: str) -> str:
+    """The path of the first link in the email's text body that starts with path_prefix."""
+    match = re.search(rf"https?://[^/\s]+({re.escape(path_prefix)}\S+)", message.body)
+    assert match, f"no {path_prefix} link in:\n{message.body}"
+    return match.group(1)
+
+
+def post_json(client: Client, url: str, body: object) -> object:
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+@pytest.fixture
+def alice(sync_tasks: None, mailoutbox: list) -> User:
+    user = signup("alice")
+    mailoutbox.clear()
+    return user
+
+
+def welcome_for(username: str, mailoutbox: list, **fields: object) -> object:
+    signup(username, **fields)
+    [message] = [m for m in mailoutbox if m.to == [f"{username}@example.com"]]
+    return message
+
+
+# Verification
+
+
+def test_welcome_email_carries_a_verification_link(sync_tasks: None, mailoutbox: list) -> None:
+    message = welcome_for("alice", mailoutbox)
+    assert link_in(message, "/verify-email/")
+    assert "/verify-email/" in message.alternatives[0][0]
+
+
+def test_opening_the_link_verifies_the_address_and_records_it(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
+    response = client.get(link)
+    assert response.status_code == 200
+    assert "Email address verified" in response.content.decode()
+    user = User.objects.get(username="alice")
+    assert user.is_email_verified
+    assert AuditRecord.objects.filter(user=user, action="email_verified").count() == 1
+
+
+def test_a_used_link_says_the_address_is_already_verified(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
+    client.get(link)
+    response = client.get(link)
+    assert "Already verified" in response.content.decode()
+    assert AuditRecord.objects.filter(action="email_verified").count() == 1
+
+
+def test_a_tampered_link_is_refused_and_offers_a_new_one(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
+    response = client.get(link[:-3] + "xyz/")
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "This link does not work" in page
+    assert 'action="/verify-email/resend/"' in page
+    assert not User.objects.get(username="alice").is_email_verified
+
+
+def test_an_expired_link_is_refused(
+    sync_tasks: None, mailoutbox: list, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
+    later = datetime.now() + timedelta(days=4)
+    monkeypatch.setattr(email_verification_token, "_now", lambda: later)
+    assert client.get(link).status_code == 400
+    assert not User.objects.get(username="alice").is_email_verified
+
+
+def test_a_new_verification_link_can_be_asked_for_in_the_form(
+    alice: User, client: Client, mailoutbox: list
+) -> None:
+    response = client.post("/verify-email/resend/", {"email": "ALICE@example.com"})
+    assert response.status_code == 302
+    assert response["Location"] == "/verify-email/sent/"
+    [message] = mailoutbox
+    assert message.subject == "Confirm your email address"
+    assert client.get(link_in(message, "/verify-email/")).status_code == 200
+    assert User.objects.get(pk=alice.pk).is_email_verified
+
+
+def test_asking_for_a_link_for_an_unknown_address_answers_the_same(
+    sync_tasks: None, client: Client, mailoutbox: list
+) -> None:
+    response = client.post("/verify-email/resend/", {"email": "nobody@example.com"})
+    assert response["Location"] == "/verify-email/sent/"
+    assert mailoutbox == []
+
+
+def test_no_new_link_is_sent_for_a_verified_address(
+    alice: User, client: Client, mailoutbox: list
+) -> None:
+    User.objects.filter(pk=alice.pk).update(email_verified_at=datetime.now().astimezone())
+    client.post("/verify-email/resend/", {"email": "alice@example.com"})
+    assert mailoutbox == []
+
+
+def test_asking_for_links_is_limited_per_address(alice: User, client: Client) -> None:
+    for _ in range(3):
+        assert (
+            client.post("/verify-email/resend/", {"email": "alice@example.com"}).status_code == 302
+        )
+    response = client.post("/verify-email/resend/", {"email": "alice@example.com"})
+    assert response.status_code == 429
+    assert "Too many requests" in response.content.decode()
+    assert EmailRequest.objects.count() == 3
+
+
+def test_api_asks_for_a_new_verification_link(
+    alice: User, client: Client, mailoutbox: list
+) -> None:
+    response = post_json(client, "/api/email-verifications/", {"email": "alice@example.com"})
+    assert response.status_code == 202
+    assert "new link is on its way" in response.json()["message"]
+    assert len(mailoutbox) == 1
+
+
+def test_api_answers_the_same_for_an_unknown_address(sync_tasks: None, client: Client) -> None:
+    known = signup("alice")
+    assert known
+    unknown = post_json(client, "/api/email-verifications/", {"email": "nobody@example.com"})
+    known_answer = post_json(client, "/api/email-verifications/", {"email": "alice@example.com"})
+    assert unknown.status_code == known_answer.status_code == 202
+    assert unknown.json() == known_answer.json()
+
+
+def test_api_limits_requests_with_429_and_retry_after(alice: User, client: Client) -> None:
+    for _ in range(3):
+        post_json(client, "/api/email-verifications/", {"email": "alice@example.com"})
+    response = post_json(client, "/api/email-verifications/", {"email": "alice@example.com"})
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert response["Retry-After"] == "3600"
+
+
+def test_api_refuses_an_invalid_address_with_422(client: Client) -> None:
+    response = post_json(client, "/api/email-verifications/", {"email": "a@b.com\nBcc: x@y.z"})
+    assert response.status_code == 422
+    assert response.json()["field"] == "email"
+    assert not EmailRequest.objects.exists()
+    assert not OrmQ.objects.exists()
+
+
+# Accounts without a password
+
+
+def test_account_without_password_gets_a_set_password_link(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    message = welcome_for("bob", mailoutbox, password=None)
+    link = link_in(message, "/password-reset/")
+    form = client.get(link, follow=True)
+    assert "Choose a password" in form.content.decode()
+    set_url = form.redirect_chain[-1][0]
+    response = client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert response.status_code == 302
+    assert User.objects.get(username="bob").check_password(NEW_PASSWORD)
+
+
+def test_set_password_applies_the_password_validators(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    link = link_in(welcome_for("bob", mailoutbox, password=None), "/password-reset/")
+    set_url = client.get(link, follow=True).redirect_chain[-1][0]
+    response = client.post(set_url, {"new_password1": "12345678", "new_password2": "12345678"})
+    assert response.status_code == 200
+    assert "This password is too common." in response.content.decode()
+    assert not User.objects.get(username="bob").has_usable_password()
+
+
+def test_account_with_a_password_gets_no_set_password_link(
+    sync_tasks: None, mailoutbox: list
+) -> None:
+    assert "/password-reset/" not in welcome_for("carol", mailoutbox).body
+
+
+# Log in and out
+
+
+def test_login_leads_to_the_account_page(alice: User, client: Client) -> None:
+    response = client.post(
+        "/login/", {"username": "alice", "password": STRONG_PASSWORD}, follow=True
+    )
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == "/account/"
+    assert "Your account" in page
+    assert "alice@example.com" in page
+    assert "Not verified yet" in page
+    assert alice.date_joined.strftime("%d %B %Y") in page
+
+
+def test_login_is_recorded(alice: User, client: Client) -> None:
+    client.post("/login/", {"username": "alice", "password": STRONG_PASSWORD})
+    record = AuditRecord.objects.get(action="login")
+    assert record.user == alice
+    assert record.ip_address == "127.0.0.1"
+
+
+def test_failed_login_is_recorded_without_the_password(alice: User, client: Client) -> None:
+    response = client.post("/login/", {"username": "alice", "password": "wrong-password-123"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+    record = AuditRecord.objects.get(action="login_failed")
+    assert (record.user, record.username) == (alice, "alice")
+    stored = json.dumps(list(AuditRecord.objects.values()), default=str)
+    assert "wrong-password-123" not in stored
+
+
+def test_failed_login_for_an_unknown_name_is_recorded_by_name(
+    sync_tasks: None, client: Client
+) -> None:
+    client.post("/login/", {"username": "mallory", "password": "guess-guess-guess"})
+    record = AuditRecord.objects.get(action="login_failed")
+    assert (record.user, record.username) == (None, "mallory")
+
+
+def test_account_page_needs_a_login(client: Client) -> None:
+    response = client.get("/account/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/account/"
+
+
+def test_logout_ends_the_session(alice: User, client: Client) -> None:
+    client.force_login(alice)
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/account/").status_code == 302
+
+
+# Forgotten password
+
+
+def test_forgot_password_sends_a_reset_link_by_task(
+    alice: User, client: Client, mailoutbox: list
+) -> None:
+    response = client.post("/password-reset/", {"email": "alice@example.com"})
+    assert response["Location"] == "/password-reset/sent/"
+    [message] = mailoutbox
+    assert message.subject == "Choose a new password"
+    set_url = client.get(link_in(message, "/password-reset/"), follow=True).redirect_chain[-1][0]
+    client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert User.objects.get(pk=alice.pk).check_password(NEW_PASSWORD)
+
+
+def test_reset_link_works_once(alice: User, client: Client, mailoutbox: list) -> None:
+    client.post("/password-reset/", {"email": "alice@example.com"})
+    link = link_in(mailoutbox[0], "/password-reset/")
+    set_url = client.get(link, follow=True).redirect_chain[-1][0]
+    client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    again = Client().get(link, follow=True)
+    assert "This link no longer works" in again.content.decode()
+
+
+def test_forgot_password_never_reveals_whether_an_address_has_an_account(
+    alice: User, client: Client, mailoutbox: list
+) -> None:
+    known = client.post("/password-reset/", {"email": "alice@example.com"})
+    unknown = client.post("/password-reset/", {"email": "nobody@example.com"})
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
+    assert len(mailoutbox) == 1
+
+
+def test_forgot_password_request_queues_the_email_instead_of_sending_it(
+    client: Client, mailoutbox: list
+) -> None:
+    signup("alice")
+    OrmQ.objects.all().delete()
+    client.post("/password-reset/", {"email": "alice@example.com"})
+    assert mailoutbox == []
+    assert OrmQ.objects.count() == 1
+
+
+def test_api_password_reset_answers_202_either_way(
+    alice: User, client: Client, mailoutbox: list
+) -> None:
+    known = post_json(client, "/api/password-resets/", {"email": "alice@example.com"})
+    unknown = post_json(client, "/api/password-resets/", {"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()
+    assert len(mailoutbox) == 1
+
+
+def test_forgot_password_is_limited_per_address(alice: User, client: Client) -> None:
+    for _ in range(3):
+        client.post("/password-reset/", {"email": "alice@example.com"})
+    response = client.post("/password-reset/", {"email": "alice@example.com"})
+    assert response.status_code == 429
+
+
+def test_passwords_are_hashed_with_argon2(alice: User) -> None:
+    assert User.objects.get(pk=alice.pk).password.startswith("argon2$")
