@@ -2,11 +2,13 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts.account_emails import request_account_email
 from accounts.http import client_ip
 from accounts.models import EmailRequest
+from accounts.services import validate_account
 
 
 class SignupForm(forms.Form):
@@ -32,11 +34,22 @@ class SignupForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
+        """Show every problem at once: the account rules too, not only after the rest passed."""
         cleaned = super().clean()
         password = cleaned.get("password")
         confirmation = cleaned.get("password_confirmation")
         if password and confirmation and password != confirmation:
             self.add_error("password_confirmation", "The two passwords do not match.")
+        try:
+            validate_account(
+                username=self.data.get("username", ""),
+                email=self.data.get("email", ""),
+                password=self.data.get("password", ""),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                if field not in self.errors:
+                    self.add_error(field, errors)
         return cleaned
 
 

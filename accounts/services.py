@@ -49,7 +49,17 @@ def sign_up(
 
 
 def build_account(*, username: str, email: str, password: str | None) -> User:
-    """Validate and normalise the fields; hash the password here, outside any transaction."""
+    """Validate, then hash the password here, outside any transaction."""
+    user = validate_account(username=username, email=email, password=password)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    return user
+
+
+def validate_account(*, username: str, email: str, password: str | None) -> User:
+    """The unsaved account with normalised fields; raises ValidationError keyed by field."""
     user = User(
         username=User.normalize_username(username), email=User.objects.normalize_email(email)
     )
@@ -69,10 +79,6 @@ def build_account(*, username: str, email: str, password: str | None) -> User:
             errors[field] = exc.error_list
     if errors:
         raise ValidationError(errors)
-    if password is None:
-        user.set_unusable_password()
-    else:
-        user.set_password(password)
     return user
 
 

@@ -1,0 +1,170 @@
+"""End to end in a real Chromium (Debian's, driven by Playwright) against the live server,
+with a real qcluster and a real SMTP server. Screenshots of each page go to var/screenshots/.
+"""
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from accounts.models import User
+from tests.conftest import PROJECT_DIR
+from tests.support import QCluster, SmtpServer, wait_for
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = PROJECT_DIR / "var" / "screenshots"
+PASSWORD = "correct-horse-battery-staple"
+NEW_PASSWORD = "a-brand-new-passphrase-42"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        "Chromium is not installed (apt-get install chromium); .ci/run installs it",
+        allow_module_level=True,
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+@pytest.fixture
+def page(live_server: object) -> Iterator[object]:
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test
+    # itself are plain synchronous ones.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        context.close()
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def portal(
+    live_server: object, smtp_server: SmtpServer, start_qcluster: Callable[..., QCluster]
+) -> str:
+    """The live server, with a worker whose email links point at it."""
+    start_qcluster(PORTAL_BASE_URL=live_server.url)
+    return live_server.url
+
+
+def shoot(page: object, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def link_in_last_email(smtp_server: SmtpServer, address: str, path_prefix: str) -> str:
+    message = wait_for(lambda: smtp_server.messages_to(address), message=f"email to {address}")[-1]
+    text = message.get_body(("plain",)).get_content()
+    return re.search(rf"https?://\S+{re.escape(path_prefix)}\S+", text).group(0)
+
+
+def test_sign_up_verify_log_in_and_see_the_account(
+    page: object, portal: str, smtp_server: SmtpServer
+) -> None:
+    page.goto(f"{portal}/signup/")
+    shoot(page, "01-signup-form")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{portal}/signup/done/")
+    expect(page.get_by_role("heading", name="Your account exists")).to_be_visible()
+    shoot(page, "02-signup-done")
+
+    page.goto(link_in_last_email(smtp_server, "alice@example.com", "/verify-email/"))
+    expect(page.get_by_role("heading", name="Email address verified")).to_be_visible()
+    shoot(page, "03-email-verified")
+
+    page.get_by_role("link", name="Log in").first.click()
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    shoot(page, "04-login")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{portal}/account/")
+    expect(page.get_by_text("alice@example.com")).to_be_visible()
+    expect(page.locator(".badge--ok")).to_have_text("Verified")
+    shoot(page, "05-account")
+    assert User.objects.get(username="alice").is_email_verified
+
+
+def test_form_errors_are_shown_next_to_the_fields(page: object, portal: str) -> None:
+    page.goto(f"{portal}/signup/")
+    page.get_by_label("Username").fill("not valid")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill("something else entirely")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Enter a valid username")).to_be_visible()
+    expect(page.get_by_text("The two passwords do not match.")).to_be_visible()
+    expect(page.get_by_label("Email")).to_have_value("alice@example.com")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+    shoot(page, "06-signup-errors")
+
+
+def test_the_signup_form_works_with_the_keyboard_alone(page: object, portal: str) -> None:
+    page.goto(f"{portal}/signup/")
+    page.get_by_label("Username").focus()
+    page.keyboard.type("keyboarder")
+    page.keyboard.press("Tab")
+    page.keyboard.type("keyboarder@example.com")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{portal}/signup/done/")
+
+
+def test_forgot_password_end_to_end(page: object, portal: str, smtp_server: SmtpServer) -> None:
+    page.goto(f"{portal}/signup/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Email").fill("bob@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{portal}/signup/done/")
+
+    page.goto(f"{portal}/login/")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill("bob@example.com")
+    shoot(page, "07-forgot-password")
+    page.get_by_role("button", name="Send me a link").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    shoot(page, "08-reset-sent")
+
+    wait_for(lambda: len(smtp_server.messages_to("bob@example.com")) == 2, message="reset email")
+    page.goto(link_in_last_email(smtp_server, "bob@example.com", "/password-reset/"))
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
+    shoot(page, "09-choose-password")
+    page.get_by_role("button", name="Save password").click()
+    expect(page.get_by_role("heading", name="Password saved")).to_be_visible()
+
+    page.goto(f"{portal}/login/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{portal}/account/")
+    shoot(page, "10-account-after-reset")
