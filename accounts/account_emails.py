@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from accounts.audit import queue_audit_event
 from accounts.models import AuditRecord, EmailRequest, User
+from accounts.queueing import enqueue
 from accounts.services import reject_control_characters
 from accounts.throttle import record_email_request
 from accounts.tokens import email_verification_token, user_from_uid
@@ -30,7 +30,7 @@ def request_account_email(kind: str, email: str, *, ip_address: str | None) -> N
     with transaction.atomic():
         record_email_request(kind, email, ip_address)
         for user in accounts_wanting(kind, email):
-            async_task(
+            enqueue(
                 TASKS[kind],
                 user.pk,
                 uuid.uuid4().hex,

@@ -7,10 +7,10 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from accounts.http import client_ip
 from accounts.models import AuditRecord, User
+from accounts.queueing import enqueue
 
 
 def queue_audit_event(
@@ -22,7 +22,7 @@ def queue_audit_event(
     username: str = "",
 ) -> None:
     """The event id makes the record idempotent under redelivery."""
-    async_task(
+    enqueue(
         "accounts.tasks.record_audit_event",
         uuid.uuid4().hex,
         action,

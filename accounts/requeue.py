@@ -5,7 +5,8 @@ import logging
 from django.db import transaction
 from django.db.models import QuerySet
 from django_q.models import Failure
-from django_q.tasks import async_task
+
+from accounts.queueing import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ def requeue_failed_tasks(failures: QuerySet[Failure]) -> int:
     count = 0
     with transaction.atomic():
         for failure in failures.select_for_update():
-            async_task(
+            enqueue(
                 failure.func,
                 *(failure.args or ()),
                 task_name=failure.name,

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django_q.tasks import async_task
 
 from accounts.models import User
+from accounts.queueing import enqueue
+from accounts.webhooks import queue_signup_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +116,13 @@ def conflict_from(exc: IntegrityError) -> SignupConflict:
 
 def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> None:
     """Must run inside the signup transaction (see sign_up)."""
-    async_task(
+    enqueue(
         "accounts.tasks.send_welcome_email",
         user.pk,
         task_name=f"welcome-email-{user.pk}",
         group="signup",
     )
-    async_task(
+    enqueue(
         "accounts.tasks.record_signup",
         user.pk,
         source,
@@ -129,3 +130,4 @@ def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> No
         task_name=f"record-signup-{user.pk}",
         group="signup",
     )
+    queue_signup_webhook(user)

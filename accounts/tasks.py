@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.models import Success
 
-from accounts import emails
+from accounts import emails, webhooks
 from accounts.models import AuditRecord, EmailDelivery, User
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,11 @@ def redelivered(fields: dict[str, object]) -> bool:
 def account_of(fields: dict[str, object]) -> object:
     user = fields.get("user")
     return user.pk if isinstance(user, User) else fields.get("user_id")
+
+
+def deliver_webhook(delivery_id: int, attempt: int) -> str:
+    with failures_logged("deliver_webhook", None):
+        return webhooks.attempt_delivery(delivery_id, attempt)
 
 
 def prune_task_results() -> str:

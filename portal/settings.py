@@ -178,10 +178,13 @@ DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Signup Portal <noreply@loc
 SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # django-q2 on the ORM broker: the queue is a table in the default database, so a task
-# enqueued inside the signup transaction commits or rolls back with the account.
+# enqueued inside the signup transaction commits or rolls back with the account. Q_BROKER_URL
+# (redis://...) moves the queue to Redis instead; see README, "Deploy", for what that changes.
+Q_BROKER_URL = os.getenv("Q_BROKER_URL", "")
+Q_BROKER_IS_DATABASE = not Q_BROKER_URL
 Q_CLUSTER = {
     "name": "portal",
-    "orm": "default",
+    **({"orm": "default"} if Q_BROKER_IS_DATABASE else {"redis": Q_BROKER_URL}),
     "workers": envint("Q_WORKERS", 2),
     # Seconds a task may run before its worker is killed.
     "timeout": envint("Q_TIMEOUT", 30),
@@ -200,6 +203,15 @@ Q_CLUSTER = {
 TASK_RESULT_RETENTION_HOURS = envint("TASK_RESULT_RETENTION_HOURS", 7 * 24)
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("Q_RETRY must be larger than Q_TIMEOUT, or tasks run twice.")
+
+# The signup webhook: a signed account.created event POSTed after each signup.
+SIGNUP_WEBHOOK_URL = os.getenv("SIGNUP_WEBHOOK_URL", "")
+SIGNUP_WEBHOOK_SECRET = os.getenv("SIGNUP_WEBHOOK_SECRET", "")
+if SIGNUP_WEBHOOK_URL and not SIGNUP_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("Set SIGNUP_WEBHOOK_SECRET when SIGNUP_WEBHOOK_URL is set.")
+WEBHOOK_TIMEOUT = envfloat("WEBHOOK_TIMEOUT", 5)
+# Seconds before each retry; the scheduler that runs them wakes every 30 seconds.
+WEBHOOK_RETRY_DELAYS = [int(delay) for delay in envlist("WEBHOOK_RETRY_DELAYS", "30,120,600,3600")]
 
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
 LOGGING = {

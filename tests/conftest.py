@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django_q.conf import Conf
 
-from tests.support import QCluster, SmtpServer, database_url
+from tests.support import QCluster, SmtpServer, WebhookReceiver, database_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,6 +42,26 @@ def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@pytest.fixture
+def webhook_settings(settings: object, webhook_receiver: WebhookReceiver) -> WebhookReceiver:
+    """Turn the signup webhook on, pointed at the receiver, with short retry delays."""
+    settings.SIGNUP_WEBHOOK_URL = webhook_receiver.url
+    settings.SIGNUP_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.WEBHOOK_RETRY_DELAYS = [1, 2]
+    return webhook_receiver
 
 
 @pytest.fixture

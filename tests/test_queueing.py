@@ -12,6 +12,7 @@ from django_q.tasks import async_task
 
 from accounts import services
 from accounts.models import User
+from accounts.queueing import enqueue
 from tests.factories import signup
 
 
@@ -43,12 +44,12 @@ def test_tasks_receive_only_ids_and_plain_values() -> None:
 def test_a_signup_that_fails_while_queueing_leaves_no_account_and_no_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def enqueue_then_fail(func: str, *args: object, **kwargs: object) -> str:
+    def enqueue_then_fail(func: str, *args: object, **kwargs: object) -> None:
         if func == "accounts.tasks.record_signup":
             raise RuntimeError("queue write failed")
-        return async_task(func, *args, **kwargs)
+        enqueue(func, *args, **kwargs)
 
-    monkeypatch.setattr(services, "async_task", enqueue_then_fail)
+    monkeypatch.setattr(services, "enqueue", enqueue_then_fail)
     with pytest.raises(RuntimeError):
         signup("alice")
     assert not User.objects.exists()

@@ -1,0 +1,160 @@
+"""The signup webhook: a signed JSON event POSTed to SIGNUP_WEBHOOK_URL after each signup.
+
+Receivers verify it like this (see README, "Webhook"): take the raw body and the
+X-Portal-Timestamp header, compute HMAC-SHA256 over f"{timestamp}.".encode() + body with the
+shared secret, compare with the hex digest after "sha256=" in X-Portal-Signature, and reject
+timestamps older than a few minutes. Idempotency-Key (the event id) identifies redeliveries.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+import httpx
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from accounts.models import User, WebhookAttempt, WebhookDelivery
+from accounts.queueing import enqueue
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Portal-Signature"
+TIMESTAMP_HEADER = "X-Portal-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def queue_signup_webhook(user: User) -> None:
+    """Must run inside the signup transaction, like the other signup tasks."""
+    if not settings.SIGNUP_WEBHOOK_URL:
+        return
+    delivery = WebhookDelivery.objects.create(
+        event_id=uuid.uuid4(),
+        event_type="account.created",
+        user=user,
+        url=settings.SIGNUP_WEBHOOK_URL,
+    )
+    enqueue(
+        "accounts.tasks.deliver_webhook",
+        delivery.pk,
+        1,
+        task_name=f"webhook-{user.pk}-1",
+        group="webhook",
+    )
+
+
+def event_body(delivery: WebhookDelivery) -> bytes:
+    user = delivery.user
+    event = {
+        "id": str(delivery.event_id),
+        "type": delivery.event_type,
+        "created": delivery.created_at.isoformat(),
+        "data": {
+            "account": {
+                "id": user.pk,
+                "username": user.username,
+                "email": user.email,
+                "created_at": user.date_joined.isoformat(),
+            }
+        },
+    }
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def signature(body: bytes, timestamp: int, secret: str) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def signature_is_valid(
+    body: bytes, timestamp: str, received: str, secret: str, tolerance: int = 300
+) -> bool:
+    """What a receiver does; used by the tests."""
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance:
+        return False
+    return hmac.compare_digest(signature(body, int(timestamp), secret), received)
+
+
+def attempt_delivery(delivery_id: int, number: int) -> str:
+    """Make attempt `number`: POST, record it, then mark delivered or failed, or schedule the
+    next attempt after a growing delay (connection errors and 5xx only; never on 4xx)."""
+    delivery = WebhookDelivery.objects.select_related("user").get(pk=delivery_id)
+    if delivery.status != WebhookDelivery.Status.PENDING:
+        return f"already {delivery.status}"
+    if delivery.attempts.filter(number__gte=number).exists():
+        return f"attempt {number} already made"
+    status_code, error, duration_ms = post(delivery)
+    try:
+        with transaction.atomic():
+            WebhookAttempt.objects.create(
+                delivery=delivery,
+                number=number,
+                status_code=status_code,
+                error=error,
+                duration_ms=duration_ms,
+            )
+            outcome = conclude(delivery, number, status_code)
+    except IntegrityError:
+        return f"attempt {number} already made"
+    log = logger.info if outcome == "delivered" else logger.warning
+    log(
+        "webhook %s for account %s, attempt %s: %s -> %s",
+        delivery.event_id,
+        delivery.user_id,
+        number,
+        status_code or error,
+        outcome,
+    )
+    return outcome
+
+
+def post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
+    body = event_body(delivery)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "signup-portal-webhook/1",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: signature(body, timestamp, settings.SIGNUP_WEBHOOK_SECRET),
+        IDEMPOTENCY_HEADER: str(delivery.event_id),
+    }
+    started = time.monotonic()
+    try:
+        response = httpx.post(
+            delivery.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT
+        )
+        status_code, error = response.status_code, ""
+    except httpx.HTTPError as exc:
+        status_code, error = None, f"{type(exc).__name__}: {exc}"[:500]
+    return status_code, error, int((time.monotonic() - started) * 1000)
+
+
+def conclude(delivery: WebhookDelivery, number: int, status_code: int | None) -> str:
+    if status_code is not None and 200 <= status_code < 300:
+        return set_status(delivery, WebhookDelivery.Status.DELIVERED)
+    retryable = status_code is None or status_code >= 500
+    delays = settings.WEBHOOK_RETRY_DELAYS
+    if not retryable or number > len(delays):
+        return set_status(delivery, WebhookDelivery.Status.FAILED)
+    next_run = timezone.now() + timedelta(seconds=delays[number - 1])
+    Schedule.objects.create(
+        name=f"webhook-{delivery.event_id}-{number + 1}",
+        func="accounts.tasks.deliver_webhook",
+        args=repr((delivery.pk, number + 1)),
+        schedule_type=Schedule.ONCE,
+        repeats=-1,
+        next_run=next_run,
+    )
+    return f"retry {number + 1} at {next_run.isoformat()}"
+
+
+def set_status(delivery: WebhookDelivery, status: str) -> str:
+    delivery.status = status
+    delivery.save(update_fields=["status"])
+    return status

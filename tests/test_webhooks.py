@@ -1,0 +1,155 @@
+"""The signup webhook, against a real HTTP server in the test process."""
+
+import json
+from collections.abc import Callable
+
+import pytest
+from django_q.models import OrmQ, Schedule
+
+from accounts.models import User, WebhookDelivery
+from accounts.tasks import deliver_webhook
+from accounts.webhooks import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signature_is_valid,
+)
+from tests.conftest import WEBHOOK_SECRET
+from tests.factories import signup
+from tests.support import QCluster, SmtpServer, WebhookReceiver, free_port, wait_for
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_up_delivery(username: str = "alice") -> WebhookDelivery:
+    user = signup(username)
+    return WebhookDelivery.objects.get(user=user)
+
+
+def test_no_webhook_is_queued_without_a_url(settings: object) -> None:
+    settings.SIGNUP_WEBHOOK_URL = ""
+    signup("alice")
+    assert not WebhookDelivery.objects.exists()
+    assert OrmQ.objects.count() == 2
+
+
+def test_signup_queues_the_webhook_in_its_transaction(webhook_settings: WebhookReceiver) -> None:
+    delivery = signed_up_delivery()
+    assert delivery.status == "pending"
+    assert OrmQ.objects.count() == 3
+    assert webhook_settings.requests == []  # nothing is sent by the request itself
+
+
+def test_webhook_posts_a_signed_account_created_event(webhook_settings: WebhookReceiver) -> None:
+    delivery = signed_up_delivery()
+    assert deliver_webhook(delivery.pk, 1) == "delivered"
+
+    [request] = webhook_settings.requests
+    event = json.loads(request.body)
+    user = User.objects.get(username="alice")
+    assert event["type"] == "account.created"
+    assert event["id"] == str(delivery.event_id)
+    assert event["data"]["account"] == {
+        "id": user.pk,
+        "username": "alice",
+        "email": "alice@example.com",
+        "created_at": user.date_joined.isoformat(),
+    }
+    assert request.headers[IDEMPOTENCY_HEADER] == str(delivery.event_id)
+    assert signature_is_valid(
+        request.body,
+        request.headers[TIMESTAMP_HEADER],
+        request.headers[SIGNATURE_HEADER],
+        WEBHOOK_SECRET,
+    )
+    assert not signature_is_valid(
+        request.body + b" ",
+        request.headers[TIMESTAMP_HEADER],
+        request.headers[SIGNATURE_HEADER],
+        WEBHOOK_SECRET,
+    )
+
+
+def test_each_attempt_is_recorded_with_status_and_duration(
+    webhook_settings: WebhookReceiver,
+) -> None:
+    delivery = signed_up_delivery()
+    deliver_webhook(delivery.pk, 1)
+    [attempt] = delivery.attempts.all()
+    assert (attempt.number, attempt.status_code, attempt.error) == (1, 200, "")
+    assert attempt.duration_ms >= 0
+
+
+def test_a_server_error_schedules_a_retry_after_a_growing_delay(
+    webhook_settings: WebhookReceiver,
+) -> None:
+    webhook_settings.statuses = [503, 502]
+    delivery = signed_up_delivery()
+    assert deliver_webhook(delivery.pk, 1).startswith("retry 2")
+    assert deliver_webhook(delivery.pk, 2).startswith("retry 3")
+    retries = Schedule.objects.filter(func="accounts.tasks.deliver_webhook").order_by("next_run")
+    assert [schedule.args for schedule in retries] == [
+        repr((delivery.pk, 2)),
+        repr((delivery.pk, 3)),
+    ]
+    first, second = delivery.attempts.all()
+    delay_one = (retries[0].next_run - first.attempted_at).total_seconds()
+    delay_two = (retries[1].next_run - second.attempted_at).total_seconds()
+    assert delay_two > delay_one
+    assert deliver_webhook(delivery.pk, 3) == "delivered"
+    assert [a.status_code for a in delivery.attempts.all()] == [503, 502, 200]
+
+
+def test_a_client_error_is_not_retried(webhook_settings: WebhookReceiver) -> None:
+    webhook_settings.statuses = [400]
+    delivery = signed_up_delivery()
+    assert deliver_webhook(delivery.pk, 1) == "failed"
+    assert not Schedule.objects.filter(func="accounts.tasks.deliver_webhook").exists()
+
+
+def test_a_connection_error_is_retried(settings: object, webhook_settings: WebhookReceiver) -> None:
+    delivery = signed_up_delivery()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(url=f"http://127.0.0.1:{free_port()}/")
+    assert deliver_webhook(delivery.pk, 1).startswith("retry 2")
+    assert "ConnectError" in delivery.attempts.get().error
+
+
+def test_the_last_attempt_failing_marks_the_delivery_failed(
+    webhook_settings: WebhookReceiver,
+) -> None:
+    webhook_settings.statuses = [500, 500, 500]
+    delivery = signed_up_delivery()
+    for number in (1, 2):
+        deliver_webhook(delivery.pk, number)
+    assert deliver_webhook(delivery.pk, 3) == "failed"
+    assert len(webhook_settings.requests) == 3
+
+
+def test_a_redelivered_attempt_does_not_post_again(webhook_settings: WebhookReceiver) -> None:
+    webhook_settings.statuses = [500]
+    delivery = signed_up_delivery()
+    deliver_webhook(delivery.pk, 1)
+    assert deliver_webhook(delivery.pk, 1) == "attempt 1 already made"
+    assert len(webhook_settings.requests) == 1
+
+
+@pytest.mark.integration
+def test_a_worker_delivers_the_webhook_after_signup(
+    webhook_receiver: WebhookReceiver,
+    smtp_server: SmtpServer,
+    start_qcluster: Callable[..., QCluster],
+    settings: object,
+) -> None:
+    settings.SIGNUP_WEBHOOK_URL = webhook_receiver.url
+    settings.SIGNUP_WEBHOOK_SECRET = WEBHOOK_SECRET
+    start_qcluster(SIGNUP_WEBHOOK_URL=webhook_receiver.url, SIGNUP_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    delivery = signed_up_delivery()
+    wait_for(lambda: webhook_receiver.requests, message="the webhook POST")
+    wait_for(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "delivered")
+    request = webhook_receiver.requests[0]
+    assert signature_is_valid(
+        request.body,
+        request.headers[TIMESTAMP_HEADER],
+        request.headers[SIGNATURE_HEADER],
+        WEBHOOK_SECRET,
+    )
