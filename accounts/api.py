@@ -8,10 +8,12 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as SchemaValidationError
+from ninja.security import django_auth
 
 from accounts.account_emails import request_account_email
 from accounts.http import client_ip
 from accounts.models import EmailRequest
+from accounts.monitoring import queue_status
 from accounts.services import SignupConflict, sign_up
 from accounts.throttle import TooManyRequests
 
@@ -111,6 +113,26 @@ def request_password_reset(request: HttpRequest, payload: EmailIn) -> Status:
     return Status(202, {"message": RESET_REQUESTED})
 
 
+class StatusOut(Schema):
+    queue: dict
+    last_hour: list[dict]
+    recent_failures: list[dict]
+    clusters: list[dict]
+
+
+@api.get(
+    "/status/",
+    response={200: StatusOut, 401: ErrorOut, 403: ErrorOut},
+    auth=django_auth,
+    url_name="status",
+)
+def task_status(request: HttpRequest) -> Status:
+    """The task queue for staff (session log-in): depth, age, results, failures, clusters."""
+    if not request.user.is_staff:
+        raise HttpError(403, "Staff only.")
+    return Status(200, queue_status())
+
+
 def error_response(
     request: HttpRequest, status: int, code: str, message: str, errors: list[dict] | None = None
 ) -> HttpResponse:
@@ -167,7 +189,8 @@ def too_many_requests(request: HttpRequest, exc: TooManyRequests) -> HttpRespons
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400:
         return error_response(request, 400, "malformed_json", "The request body is not valid JSON.")
-    return error_response(request, exc.status_code, "error", str(exc))
+    codes = {401: "not_authenticated", 403: "forbidden"}
+    return error_response(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.contrib.messages import get_messages
 from django.templatetags.static import static
 from django.urls import reverse
 from jinja2 import Environment, StrictUndefined, select_autoescape
@@ -14,5 +15,5 @@ def environment(**options: Any) -> Environment:
     options.setdefault("trim_blocks", True)
     options.setdefault("lstrip_blocks", True)
     env = Environment(**options)  # noqa: S701 - autoescape is set above
-    env.globals.update({"static": static, "url": reverse})
+    env.globals.update({"static": static, "url": reverse, "get_messages": get_messages})
     return env

@@ -5,6 +5,7 @@ from accounts.api import api
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("", include("accounts.operations_urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -193,3 +193,35 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "portal.wsgi"]
+
+
+class WebServer:
+    """The portal under gunicorn, as in production, in its own process group on a free port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
+                cwd=Path(__file__).resolve().parent.parent,
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        wait_for(lambda: port_open(self.port), timeout=30, message="the web server to listen")
+
+    def stop(self) -> None:
+        """The whole group: gunicorn's workers too, which would otherwise hold the database."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

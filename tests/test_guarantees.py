@@ -7,7 +7,6 @@ real `manage.py qcluster` processes and a real SMTP server against the test data
 import http.cookiejar
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ from tests.outcomes import (
     wait_for_audit_record,
     wait_for_welcome_email,
 )
-from tests.support import QCluster, SmtpServer, free_port, wait_for
+from tests.support import QCluster, SmtpServer, WebServer, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -215,34 +214,12 @@ def test_racing_signups_for_the_same_name_create_one_account(
     assert AuditRecord.objects.count() == 1
 
 
-def start_web_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """The portal's WSGI application in its own process, on a free port."""
-    port = free_port()
-    serve = (
-        "from wsgiref.simple_server import make_server; from portal.wsgi import application; "
-        f"make_server('127.0.0.1', {port}, application).serve_forever()"
-    )
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", serve], cwd=PROJECT_DIR, env=env, stdout=log, stderr=log
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: port_open(port), timeout=30, message="the web server to listen")
-    return process, base_url
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_database_trouble_signup_answers_503_and_writes_nothing(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     unreachable = f"postgres://postgres@127.0.0.1:{free_port()}/portal"
-    process, base_url = start_web_server(
-        {**worker_env, "DATABASE_URL": unreachable}, tmp_path / "web.log"
-    )
+    server = WebServer({**worker_env, "DATABASE_URL": unreachable}, tmp_path / "web.log")
+    base_url = server.url
     try:
         status, body = post_signup(base_url, "alice")
         assert status == 503
@@ -265,8 +242,7 @@ def test_database_trouble_signup_answers_503_and_writes_nothing(
         assert answer.value.code == 503
         assert "Temporarily unavailable" in answer.value.read().decode()
     finally:
-        process.kill()
-        process.wait()
+        server.stop()
     assert not User.objects.exists()
     assert not OrmQ.objects.exists()
 
