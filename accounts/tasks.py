@@ -7,12 +7,12 @@ out or fails is delivered again after Q_CLUSTER["retry"] seconds.
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.models import Success
 
@@ -66,11 +66,14 @@ def send_once(
 ) -> str:
     """Send the email `build` makes, unless one with its Message-ID was already sent.
 
-    The account's row lock makes a second delivery of the same task wait, then see the first
-    one's EmailDelivery row. `build` returns None when the email is no longer wanted.
+    Where the database has row locks (PostgreSQL), the account's row stays locked while the
+    email is handed over, so a concurrent second delivery of the task waits and then sees the
+    first one's EmailDelivery row. SQLite has only a database-wide write lock, which must not be
+    held for an SMTP conversation: there the check and the record bracket the send instead.
+    `build` returns None when the email is no longer wanted.
     """
-    with failures_logged(task, user_id), transaction.atomic():
-        user = User.objects.select_for_update().filter(pk=user_id).first()
+    with failures_logged(task, user_id), account_lock_scope():
+        user = locked_account(user_id)
         if user is None:
             logger.warning("%s skipped: account %s no longer exists", task, user_id)
             return "account deleted"
@@ -83,9 +86,29 @@ def send_once(
             logger.info("%s for account %s already sent as %s", task, user_id, message_id)
             return "already sent"
         message.send()
-        EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+        record_delivery(user, kind, message_id)
     logger.info("%s for account %s sent as %s", task, user_id, message_id)
     return f"sent {message_id}"
+
+
+def account_lock_scope() -> AbstractContextManager[object]:
+    return transaction.atomic() if connection.features.has_select_for_update else nullcontext()
+
+
+def locked_account(user_id: int) -> User | None:
+    accounts = User.objects.filter(pk=user_id)
+    if connection.features.has_select_for_update:
+        accounts = accounts.select_for_update()
+    return accounts.first()
+
+
+def record_delivery(user: User, kind: str, message_id: str) -> None:
+    try:
+        with transaction.atomic():
+            EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+    except IntegrityError:
+        # Only without row locks: a concurrent delivery of the same task sent it too.
+        logger.warning("%s to account %s was sent twice (same Message-ID)", message_id, user.pk)
 
 
 def record_signup(user_id: int, source: str, ip_address: str | None) -> str:

@@ -1,0 +1,416 @@
+"""The benchmark suite: the portal under gunicorn with a real qcluster and SMTP server.
+
+    .venv/bin/python bench/run.py [--databases sqlite postgres] [--duration 10]
+
+For each database it measures, on a fresh database:
+  1. POST /api/signups/ (no password) at a fixed concurrency: requests/s, p50/p99 (wrk);
+     and the same signup with no queue at all (/bench/bare-signups/), as the baseline;
+  2. the same with every welcome email made slow (the SMTP server waits 2 s): slow/fast p50;
+  3. signups with a password, one at a time: server time per signup against one Argon2 hash;
+  4. at a steady 50 signups/s: from the 201 to the email received, and to the audit record;
+  5. worker throughput: draining a backlog of 5,000 signups (email received + audit written);
+  6. peak RSS of one web worker and of the whole qcluster (all its processes).
+It prints a table and writes bench/results/latest.json. Nothing here is part of the tests.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from tests.support import (  # noqa: E402
+    GUNICORN,
+    QCluster,
+    SmtpServer,
+    free_port,
+    port_open,
+    wait_for,
+)
+
+RESULTS_DIR = PROJECT_DIR / "bench" / "results"
+POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+PASSWORD = "correct-horse-battery-staple"
+
+# The configuration this benchmark recommends (and the README reports).
+WEB_WORKERS = 4
+CLUSTER_ENV = {
+    "Q_WORKERS": "4",
+    "Q_BULK": "4",
+    "Q_POLL": "0.05",
+    "Q_TIMEOUT": "30",
+    "Q_RETRY": "90",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16, help="wrk concurrency")
+    parser.add_argument("--backlog", type=int, default=5000)
+    args = parser.parse_args()
+    ensure_wrk()
+
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "settings": {"gunicorn_workers": WEB_WORKERS, **CLUSTER_ENV},
+        "hash_ms": argon2_hash_ms(),
+        "databases": {},
+    }
+    for database in args.databases:
+        with Portal(database) as portal:
+            results["databases"][database] = run_suite(portal, args)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+
+
+def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
+    duration, connections = args.duration, args.connections
+    portal.start_cluster()
+    result: dict[str, Any] = {}
+
+    print(f"[{portal.database}] 1. signups without password, and the bare-insert baseline")
+    result["fast"] = portal.wrk("/api/signups/", duration, connections)
+    result["baseline"] = portal.wrk("/bench/bare-signups/", duration, connections)
+    result["queue_cost"] = 1 - result["fast"]["rps"] / result["baseline"]["rps"]
+    portal.wait_for_drain()
+
+    print(f"[{portal.database}] 2. the same with every welcome email taking 2 s")
+    portal.smtp.handler.delay = 2.0
+    result["slow"] = portal.wrk("/api/signups/", duration, connections)
+    result["slow_fast_p50_ratio"] = result["slow"]["p50_ms"] / result["fast"]["p50_ms"]
+    portal.smtp.handler.delay = 0.0
+    portal.stop_cluster()
+    portal.clear_queue()
+    portal.start_cluster()
+
+    print(f"[{portal.database}] 3. signups with a password, one at a time")
+    result["password"] = portal.wrk("/api/signups/", duration, 1, password=PASSWORD)
+    portal.wait_for_drain()
+
+    print(f"[{portal.database}] 4. email and audit latency at 50 signups/s")
+    result["latency"] = portal.steady_load(rate=50, seconds=duration)
+    portal.stop_cluster()
+
+    print(f"[{portal.database}] 5. draining a backlog of {args.backlog} signups")
+    result["throughput"] = portal.drain_backlog(args.backlog)
+    result["memory_mb"] = portal.peak_memory_mb()
+    return result
+
+
+class Portal:
+    """gunicorn + qcluster + SMTP server on a fresh database, with memory sampled throughout."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-{database}-"))
+        self.smtp = SmtpServer()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cluster: QCluster | None = None
+        self.web: subprocess.Popen[bytes] | None = None
+        self.peak = {"web_worker": 0, "qcluster": 0}
+        self.sampling = threading.Event()
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DEBUG": "False",
+            "SECRET_KEY": uuid.uuid4().hex * 2,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "False",
+            "SECURE_COOKIES": "False",
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": self.smtp.host,
+            "EMAIL_PORT": str(self.smtp.port),
+            "PORTAL_VAR_DIR": str(self.workdir),
+            "LOG_LEVEL": "WARNING",
+            **CLUSTER_ENV,
+        }
+        if database == "postgres":
+            self.env["DATABASE_URL"] = f"{POSTGRES_SERVER}/portal_bench"
+        else:
+            self.env.pop("DATABASE_URL", None)
+
+    def __enter__(self) -> "Portal":
+        self.smtp.start()
+        if self.database == "postgres":
+            with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+                conn.execute("DROP DATABASE IF EXISTS portal_bench WITH (FORCE)")
+                conn.execute("CREATE DATABASE portal_bench")
+        self.manage("migrate", "--verbosity", "0")
+        self.web = subprocess.Popen(
+            [*GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", str(WEB_WORKERS)],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            start_new_session=True,
+        )
+        wait_for(lambda: port_open(self.port), timeout=30, message="gunicorn")
+        wait_for(
+            lambda: len(psutil.Process(self.web.pid).children()) == WEB_WORKERS,
+            message="gunicorn's workers",
+        )
+        self.wrk("/api/signups/", 2, 4, report=False)  # warm up every worker
+        threading.Thread(target=self.sample_memory, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sampling.set()
+        self.stop_cluster()
+        if self.web:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.web.pid, 9)
+            self.web.wait()
+        self.smtp.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def manage(self, *command: str, code: str | None = None) -> str:
+        args = [sys.executable, "manage.py", *command, *(["-c", code] if code else [])]
+        done = subprocess.run(
+            args, cwd=PROJECT_DIR, env=self.env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def start_cluster(self) -> None:
+        self.cluster = QCluster(PROJECT_DIR, self.env, self.workdir / "qcluster.log")
+        self.cluster.start()
+
+    def stop_cluster(self) -> None:
+        if self.cluster:
+            self.cluster.stop()
+            self.cluster = None
+
+    def count(self, table: str) -> int:
+        if self.database == "postgres":
+            with psycopg.connect(self.env["DATABASE_URL"]) as conn:
+                return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        with contextlib.closing(sqlite3.connect(self.workdir / "portal.sqlite3")) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def clear_queue(self) -> None:
+        """After the slow-email run: drop its backlog rather than wait 2 s per email."""
+        self.manage("shell", code="from django_q.models import OrmQ; OrmQ.objects.all().delete()")
+
+    def wait_for_drain(self, timeout: float = 600) -> None:
+        wait_for(lambda: self.count("django_q_ormq") == 0, timeout=timeout, interval=0.5)
+
+    def wrk(
+        self,
+        path: str,
+        duration: int,
+        connections: int,
+        password: str | None = None,
+        report: bool = True,
+    ) -> dict[str, Any]:
+        env = {**os.environ, "BENCH_PREFIX": f"w{uuid.uuid4().hex[:6]}"}
+        if password:
+            env["BENCH_PASSWORD"] = password
+        threads = min(2, connections)
+        output = subprocess.run(
+            [
+                *("wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s"),
+                *("--latency", "-s", str(PROJECT_DIR / "bench" / "signup.lua"), self.url + path),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        result = json.loads(re.search(r"RESULT (\{.*\})", output).group(1))
+        if not report:
+            return result
+        if result["non_201"] or result["socket_errors"]:
+            print(
+                f"  warning: {result['non_201']} non-201 answers, {result['socket_errors']} errors"
+            )
+        print(f"  {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms")
+        return result
+
+    def steady_load(self, rate: int, seconds: int) -> dict[str, Any]:
+        """Open-loop load: one signup every 1/rate s; times from each 201 to its outcomes."""
+        prefix = f"s{uuid.uuid4().hex[:6]}"
+        answered: dict[str, float] = {}
+        answered_wall: dict[str, float] = {}
+        start = time.monotonic() + 0.5
+
+        def send(number: int) -> None:
+            time.sleep(max(0.0, start + number / rate - time.monotonic()))
+            name = f"{prefix}n{number}"
+            body = json.dumps({"username": name, "email": f"{name}@example.com"}).encode()
+            request = urllib.request.Request(
+                self.url + "/api/signups/",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if response.status == 201:
+                    answered[name], answered_wall[name] = time.monotonic(), time.time()
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            list(pool.map(send, range(rate * seconds)))
+        wanted = {f"{name}@example.com": name for name in answered}
+        wait_for(
+            lambda: wanted.keys() <= {m.message["To"] for m in self.smtp.handler.messages},
+            timeout=120,
+            message="every email of the steady run",
+        )
+        received = {m.message["To"]: m.received_at for m in self.smtp.handler.messages}
+        email_ms = [(received[to] - answered[name]) * 1000 for to, name in wanted.items()]
+        audit_ms = [
+            (recorded - answered_wall[name]) * 1000
+            for name, recorded in self.audit_times(prefix).items()
+            if name in answered_wall
+        ]
+        return {
+            "signups": len(answered),
+            "email_p50_ms": percentile(email_ms, 50),
+            "email_p99_ms": percentile(email_ms, 99),
+            "audit_p50_ms": percentile(audit_ms, 50),
+            "audit_p99_ms": percentile(audit_ms, 99),
+        }
+
+    def audit_times(self, prefix: str) -> dict[str, float]:
+        code = (
+            "import json; from accounts.models import AuditRecord; print(json.dumps({"
+            "r.user.username: r.recorded_at.timestamp() for r in AuditRecord.objects"
+            f".filter(user__username__startswith='{prefix}').select_related('user')}}))"
+        )
+        return json.loads(self.manage("shell", code=code))
+
+    def drain_backlog(self, size: int) -> dict[str, Any]:
+        """Queue `size` signups with no worker running, then time one cluster draining them."""
+        code = (
+            "from accounts.services import sign_up\n"
+            f"for n in range({size}):\n"
+            f"    sign_up(username=f'b{{n}}', email=f'b{{n}}@example.com', password=None,"
+            " source='api')"
+        )
+        self.manage("shell", code=code)
+        emails_before = len(self.smtp.handler.messages)
+        audits_before = self.count("accounts_auditrecord") - size
+        started = time.monotonic()
+        self.start_cluster()
+        wait_for(
+            lambda: (
+                len(self.smtp.handler.messages) - emails_before >= size
+                and self.count("accounts_auditrecord") - audits_before >= size
+            ),
+            timeout=1800,
+            interval=0.25,
+            message="the backlog to drain",
+        )
+        seconds = time.monotonic() - started
+        self.stop_cluster()
+        print(f"  {size} signups in {seconds:.1f} s: {size / seconds:.0f}/s")
+        return {"signups": size, "seconds": seconds, "per_second": size / seconds}
+
+    def sample_memory(self) -> None:
+        while not self.sampling.wait(0.25):
+            with contextlib.suppress(psutil.Error):
+                workers = psutil.Process(self.web.pid).children()
+                web = max((p.memory_info().rss for p in workers), default=0)
+                self.peak["web_worker"] = max(self.peak["web_worker"], web)
+                if self.cluster and self.cluster.is_running():
+                    root = psutil.Process(self.cluster.process.pid)
+                    tree = [root, *root.children(recursive=True)]
+                    total = sum(p.memory_info().rss for p in tree)
+                    self.peak["qcluster"] = max(self.peak["qcluster"], total)
+
+    def peak_memory_mb(self) -> dict[str, float]:
+        return {name: round(value / 2**20, 1) for name, value in self.peak.items()}
+
+
+def argon2_hash_ms() -> float:
+    """One Argon2 hash with Django's parameters, on this machine, in this process."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth.hashers import make_password
+
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        make_password(PASSWORD)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def percentile(values: list[float], pct: int) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    print("wrk is missing; installing Debian's package")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
+
+
+def print_table(results: dict[str, Any]) -> None:
+    hash_ms = results["hash_ms"]
+    rows = [
+        ("signups/s, no password (16 conn.)", lambda r: f"{r['fast']['rps']:.0f}"),
+        ("  p50 / p99 ms", lambda r: f"{r['fast']['p50_ms']:.1f} / {r['fast']['p99_ms']:.1f}"),
+        ("bare insert baseline, req/s", lambda r: f"{r['baseline']['rps']:.0f}"),
+        ("queueing cost vs baseline (<= 15%)", lambda r: f"{r['queue_cost']:.1%}"),
+        ("slow/fast p50 ratio (<= 1.05)", lambda r: f"{r['slow_fast_p50_ratio']:.2f}"),
+        ("with password: mean ms per signup", lambda r: f"{r['password']['mean_ms']:.1f}"),
+        (
+            f"  overhead over one hash, {hash_ms:.1f} ms (<= 10%)",
+            lambda r: f"{(r['password']['mean_ms'] - hash_ms) / hash_ms:.1%}",
+        ),
+        (
+            "201 -> email p50 / p99 ms (< 300 / 1500)",
+            lambda r: f"{r['latency']['email_p50_ms']:.0f} / {r['latency']['email_p99_ms']:.0f}",
+        ),
+        (
+            "201 -> audit p50 / p99 ms",
+            lambda r: f"{r['latency']['audit_p50_ms']:.0f} / {r['latency']['audit_p99_ms']:.0f}",
+        ),
+        ("worker throughput, signups/s (>= 200)", lambda r: f"{r['throughput']['per_second']:.0f}"),
+        ("peak RSS web worker, MB", lambda r: f"{r['memory_mb']['web_worker']}"),
+        ("peak RSS whole qcluster, MB", lambda r: f"{r['memory_mb']['qcluster']}"),
+    ]
+    databases = list(results["databases"])
+    print(f"\n{'':46}" + "".join(f"{name:>16}" for name in databases))
+    for label, cell in rows:
+        print(f"{label:46}" + "".join(f"{cell(results['databases'][d]):>16}" for d in databases))
+    print(f"\nmachine: {results['machine']}\nresults: {RESULTS_DIR / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
