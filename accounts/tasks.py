@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.models import Success
 
-from accounts import emails, webhooks
+from accounts import emails, mailer, webhooks
 from accounts.models import AuditRecord, EmailDelivery, User
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def send_once(
         if EmailDelivery.objects.filter(message_id=message_id).exists():
             logger.info("%s for account %s already sent as %s", task, user_id, message_id)
             return "already sent"
-        message.send()
+        mailer.send(message)
         record_delivery(user, kind, message_id)
     logger.info("%s for account %s sent as %s", task, user_id, message_id)
     return f"sent {message_id}"

@@ -126,7 +126,7 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{SQLITE_PATH}",
         conn_max_age=envint("DB_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        conn_health_checks=envbool("DB_CONN_HEALTH_CHECKS", "True"),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -218,6 +218,11 @@ Q_CLUSTER = {
     # Deliveries of a failing task before it stays failed; an operator can re-queue it.
     "max_attempts": envint("Q_MAX_ATTEMPTS", 5),
     "bulk": envint("Q_BULK", 1),
+    # Seconds between the sentinel's rounds: it checks its processes and saves the cluster's
+    # status (to the database cache) each time; that status lives 3 s, so stay below 3.
+    "guard_cycle": envfloat("Q_GUARD_CYCLE", 2),
+    # Tasks a worker process runs before it is replaced by a fresh one (bounds memory growth).
+    "recycle": envint("Q_RECYCLE", 2000),
     "poll": envfloat("Q_POLL", 0.2),
     # Keep every result; accounts.tasks.prune_task_results deletes old ones on a schedule.
     "save_limit": 0,

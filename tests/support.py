@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import email
+import functools
 import os
 import signal
 import socket
@@ -46,8 +47,15 @@ def free_port() -> int:
 
 @dataclass
 class ReceivedMail:
-    message: EmailMessage
+    """Kept raw; parsed on first use, so that receiving stays cheap under load."""
+
+    content: bytes
     received_at: float
+    recipients: list[str]
+
+    @functools.cached_property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.content, policy=default_policy)
 
 
 @dataclass
@@ -60,8 +68,8 @@ class SmtpHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        self.messages.append(ReceivedMail(message, time.monotonic()))
+        received = ReceivedMail(envelope.content, time.monotonic(), list(envelope.rcpt_tos))
+        self.messages.append(received)
         return "250 Message accepted for delivery"
 
 
