@@ -52,3 +52,8 @@ def close(key: tuple[object, ...]) -> None:
             connection.close()
         except Exception:  # closing a broken connection may fail too; it is dropped either way
             logger.debug("closing the mail server connection failed", exc_info=True)
+
+
+def close_all() -> None:
+    for key in list(_open):
+        close(key)

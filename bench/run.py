@@ -111,9 +111,7 @@ def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
     portal.start_cluster()
     portal.wait_for_drain()
 
-    print(
-        f"[{portal.database}] 2. with a worker cluster on the same machine: fast, then slow email"
-    )
+    print(f"[{portal.database}] 2. with workers on the same machine: fast, then slow email")
     result["fast_with_workers"] = portal.wrk("/api/signups/", duration, connections)
     portal.wait_for_drain()
     portal.smtp.handler.delay = 2.0

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django_q.conf import Conf
 
+from accounts import mailer
 from tests.support import QCluster, SmtpServer, WebhookReceiver, database_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -65,12 +66,13 @@ def webhook_settings(settings: object, webhook_receiver: WebhookReceiver) -> Web
 
 
 @pytest.fixture
-def smtp_settings(settings: object, smtp_server: SmtpServer) -> SmtpServer:
+def smtp_settings(settings: object, smtp_server: SmtpServer) -> Iterator[SmtpServer]:
     """Make this process (sync tasks, live server) send through the real SMTP server."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = smtp_server.host
     settings.EMAIL_PORT = smtp_server.port
-    return smtp_server
+    yield smtp_server
+    mailer.close_all()
 
 
 @pytest.fixture

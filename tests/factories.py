@@ -1,3 +1,8 @@
+import uuid
+
+from django.utils import timezone
+from django_q.models import Failure
+
 from accounts.models import User
 from accounts.services import sign_up
 
@@ -19,3 +24,20 @@ def signup(username: str = "alice", email: str | None = None, **overrides: objec
 def many_signups(count: int, prefix: str = "user") -> list[User]:
     """Accounts without passwords: no hashing, so hundreds are created in seconds."""
     return [signup(f"{prefix}{number}", password=None) for number in range(count)]
+
+
+def failed_welcome_email(user_id: int, name: str | None = None) -> Failure:
+    """A welcome task that exhausted its attempts, as the monitor records it."""
+    now = timezone.now()
+    return Failure.objects.create(
+        id=uuid.uuid4().hex,
+        name=name or f"welcome-email-{user_id}",
+        func="accounts.tasks.send_welcome_email",
+        args=(user_id,),
+        kwargs={},
+        started=now,
+        stopped=now,
+        result="ConnectionRefusedError: [Errno 111] Connection refused",
+        success=False,
+        attempt_count=5,
+    )

@@ -79,15 +79,21 @@ def link_in_last_email(smtp_server: SmtpServer, address: str, path_prefix: str) 
     return re.search(rf"https?://\S+{re.escape(path_prefix)}\S+", text).group(0)
 
 
+def fill_signup_form(
+    page: object, portal: str, username: str, confirmation: str = PASSWORD
+) -> None:
+    page.goto(f"{portal}/signup/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(confirmation)
+
+
 def test_sign_up_verify_log_in_and_see_the_account(
     page: object, portal: str, smtp_server: SmtpServer
 ) -> None:
-    page.goto(f"{portal}/signup/")
+    fill_signup_form(page, portal, "alice")
     shoot(page, "01-signup-form")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Email").fill("alice@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(f"{portal}/signup/done/")
     expect(page.get_by_role("heading", name="Your account exists")).to_be_visible()
@@ -110,15 +116,11 @@ def test_sign_up_verify_log_in_and_see_the_account(
 
 
 def test_form_errors_are_shown_next_to_the_fields(page: object, portal: str) -> None:
-    page.goto(f"{portal}/signup/")
-    page.get_by_label("Username").fill("not valid")
-    page.get_by_label("Email").fill("alice@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill("something else entirely")
+    fill_signup_form(page, portal, "not valid", confirmation="something else entirely")
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_text("Enter a valid username")).to_be_visible()
     expect(page.get_by_text("The two passwords do not match.")).to_be_visible()
-    expect(page.get_by_label("Email")).to_have_value("alice@example.com")
+    expect(page.get_by_label("Email")).to_have_value("not valid@example.com")
     expect(page.get_by_label("Password", exact=True)).to_have_value("")
     shoot(page, "06-signup-errors")
 
@@ -138,11 +140,7 @@ def test_the_signup_form_works_with_the_keyboard_alone(page: object, portal: str
 
 
 def test_forgot_password_end_to_end(page: object, portal: str, smtp_server: SmtpServer) -> None:
-    page.goto(f"{portal}/signup/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Email").fill("bob@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
+    fill_signup_form(page, portal, "bob")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(f"{portal}/signup/done/")
 

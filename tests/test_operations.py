@@ -19,7 +19,7 @@ from django_q.signing import SignedPackage
 
 from accounts.models import AuditRecord, EmailDelivery, User
 from tests.conftest import PROJECT_DIR
-from tests.factories import many_signups, signup
+from tests.factories import failed_welcome_email, many_signups, signup
 from tests.outcomes import duplicate_emails, post_signup, wait_for_all_effects
 from tests.support import QCluster, SmtpServer, WebServer, wait_for
 
@@ -29,22 +29,6 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "portal.example.com,127.0.0.1",
     "SECURE_HSTS_PRELOAD": "True",
 }
-
-
-def failed_task(name: str) -> Failure:
-    now = timezone.now()
-    return Failure.objects.create(
-        id=uuid.uuid4().hex,
-        name=name,
-        func="accounts.tasks.send_welcome_email",
-        args=(1,),
-        kwargs={},
-        started=now,
-        stopped=now,
-        result="ConnectionRefusedError: [Errno 111] Connection refused",
-        success=False,
-        attempt_count=5,
-    )
 
 
 # Probes
@@ -102,7 +86,7 @@ def test_status_page_is_for_staff_only(client: Client, django_user_model: type) 
 @pytest.mark.django_db
 def test_status_page_shows_the_queue_and_failures(admin_client: Client) -> None:
     signup("alice")
-    failed_task("welcome-email-99")
+    failed_welcome_email(99)
     page = admin_client.get("/staff/status/").content.decode()
     assert "Task queue" in page
     assert "welcome-email-99" in page
@@ -112,7 +96,7 @@ def test_status_page_shows_the_queue_and_failures(admin_client: Client) -> None:
 
 @pytest.mark.django_db
 def test_staff_requeue_failed_tasks_from_the_status_page(admin_client: Client) -> None:
-    failure = failed_task("welcome-email-99")
+    failure = failed_welcome_email(99)
     response = admin_client.post("/staff/status/requeue/", {"failure": [failure.id]})
     assert response.status_code == 302
     assert not Failure.objects.exists()
@@ -132,7 +116,7 @@ def test_status_json_is_for_staff(client: Client, django_user_model: type) -> No
 @pytest.mark.django_db
 def test_status_json_reports_depth_results_and_failures(admin_client: Client) -> None:
     signup("alice")
-    failed_task("welcome-email-99")
+    failed_welcome_email(99)
     status = admin_client.get("/api/status/").json()
     assert status["queue"]["depth"] == OrmQ.objects.count() >= 2
     assert status["queue"]["oldest_age_seconds"] >= 0

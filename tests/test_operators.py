@@ -1,34 +1,14 @@
 """What operators see and do: the admin lists, and re-queueing failed tasks."""
 
-import uuid
-
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django.utils import timezone
 from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
 
-from accounts.models import User
-from tests.factories import signup
+from tests.factories import failed_welcome_email, signup
 
 pytestmark = pytest.mark.django_db
-
-
-def failed_welcome_email(user: User) -> Failure:
-    now = timezone.now()
-    return Failure.objects.create(
-        id=uuid.uuid4().hex,
-        name=f"welcome-email-{user.pk}",
-        func="accounts.tasks.send_welcome_email",
-        args=(user.pk,),
-        kwargs={},
-        started=now,
-        stopped=now,
-        result="ConnectionRefusedError: [Errno 111] Connection refused",
-        success=False,
-        attempt_count=5,
-    )
 
 
 def queued_names() -> list[str]:
@@ -52,7 +32,7 @@ def test_admin_lists_accounts_records_and_tasks(admin_client: Client, page: str)
 
 
 def test_failed_task_is_shown_with_its_error_in_the_admin(admin_client: Client) -> None:
-    failed_welcome_email(signup("alice", password=None))
+    failed_welcome_email(signup("alice", password=None).pk)
     page = admin_client.get("/admin/django_q/failure/").content.decode()
     assert "welcome-email-" in page
     assert "Connection refused" in page
@@ -61,7 +41,7 @@ def test_failed_task_is_shown_with_its_error_in_the_admin(admin_client: Client) 
 def test_admin_action_requeues_a_failed_task_under_its_name(admin_client: Client) -> None:
     user = signup("alice")
     OrmQ.objects.all().delete()
-    failure = failed_welcome_email(user)
+    failure = failed_welcome_email(user.pk)
     response = admin_client.post(
         "/admin/django_q/failure/", {"action": "requeue", "_selected_action": [failure.pk]}
     )
@@ -73,7 +53,7 @@ def test_admin_action_requeues_a_failed_task_under_its_name(admin_client: Client
 def test_command_requeues_named_failed_tasks() -> None:
     user = signup("alice")
     OrmQ.objects.all().delete()
-    failed_welcome_email(user)
+    failed_welcome_email(user.pk)
     call_command("requeue_failed_tasks", f"welcome-email-{user.pk}")
     assert queued_names() == [f"welcome-email-{user.pk}"]
     assert not Failure.objects.exists()
@@ -83,13 +63,13 @@ def test_command_requeues_every_failed_task_with_all() -> None:
     users = [signup(name) for name in ("alice", "bob")]
     OrmQ.objects.all().delete()
     for user in users:
-        failed_welcome_email(user)
+        failed_welcome_email(user.pk)
     call_command("requeue_failed_tasks", "--all")
     assert sorted(queued_names()) == sorted(f"welcome-email-{user.pk}" for user in users)
 
 
 def test_command_refuses_an_unknown_task_name_and_changes_nothing() -> None:
-    failure = failed_welcome_email(signup("alice"))
+    failure = failed_welcome_email(signup("alice").pk)
     OrmQ.objects.all().delete()
     with pytest.raises(CommandError, match="No failed task named: nope"):
         call_command("requeue_failed_tasks", failure.name, "nope")

@@ -13,7 +13,7 @@ from accounts.emails import welcome_message_id
 from accounts.models import AuditRecord, EmailDelivery
 from accounts.tasks import prune_task_results, record_signup, send_welcome_email
 from tests.factories import signup
-from tests.support import free_port
+from tests.support import SmtpServer, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +128,18 @@ def test_old_successful_task_results_are_pruned_and_failures_kept(settings: obje
         Schedule.objects.get(name="prune-task-results").func
         == prune_task_results.__module__ + ".prune_task_results"
     )
+
+
+@pytest.mark.integration
+def test_worker_reuses_its_mail_server_connection_and_reconnects_when_it_drops(
+    smtp_settings: SmtpServer,
+) -> None:
+    alice, bob = signup("alice"), signup("bob")
+    send_welcome_email(alice.pk)
+    smtp_settings.stop()  # the server drops every connection, then comes back
+    smtp_settings.start()
+    send_welcome_email(bob.pk)
+    assert [m.recipients for m in smtp_settings.handler.messages] == [
+        ["alice@example.com"],
+        ["bob@example.com"],
+    ]
