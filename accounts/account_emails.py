@@ -48,7 +48,7 @@ def validate_email_address(email: str) -> None:
 
 
 def accounts_wanting(kind: str, email: str) -> list[User]:
-    accounts = User.objects.filter(email__iexact=email, is_active=True)
+    accounts = User.objects.with_email(email).filter(is_active=True)
     if kind == EmailRequest.Kind.VERIFICATION:
         accounts = accounts.filter(email_verified_at__isnull=True)
     return list(accounts)

@@ -49,7 +49,7 @@ def record_failed_login(
 ) -> None:
     """Django passes the credentials with the password already masked; only the name is kept."""
     username = str(credentials.get("username", ""))[:150]
-    user = User.objects.filter(username__iexact=username).first() if username else None
+    user = User.objects.with_username(username).first() if username else None
     queue_audit_event(
         AuditRecord.Action.LOGIN_FAILED,
         user=user,

@@ -1,7 +1,27 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
+
+
+def same_lower_case(field: str, value: str) -> Exact:
+    """LOWER(field) = LOWER(value): the form of the unique expression indexes, so they are used.
+
+    `field__iexact` compiles to UPPER() or LIKE, which no index here serves: every lookup would
+    scan the whole table. The database lowers both sides, so they are lowered the same way.
+    """
+    return Exact(Lower(field), Lower(Value(value)))
+
+
+class AccountManager(UserManager):
+    def with_username(self, username: str) -> QuerySet["User"]:
+        """Accounts whose username equals `username`, ignoring letter case (one at most)."""
+        return self.filter(same_lower_case("username", username))
+
+    def with_email(self, email: str) -> QuerySet["User"]:
+        """Accounts whose email equals `email`, ignoring letter case (one at most)."""
+        return self.filter(same_lower_case("email", email))
 
 
 class User(AbstractUser):
@@ -10,7 +30,7 @@ class User(AbstractUser):
     email = models.EmailField("email address", max_length=254)
     email_verified_at = models.DateTimeField("email verified", null=True, blank=True)
 
-    objects = UserManager()
+    objects = AccountManager()
 
     REQUIRED_FIELDS = ["email"]
 

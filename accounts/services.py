@@ -99,9 +99,9 @@ def reject_control_characters(value: str) -> None:
 
 def reject_taken(user: User) -> None:
     """Answer the common case with a clear conflict; the database constraints decide races."""
-    if User.objects.filter(username__iexact=user.username).exists():
+    if User.objects.with_username(user.username).exists():
         raise SignupConflict("username")
-    if User.objects.filter(email__iexact=user.email).exists():
+    if User.objects.with_email(user.email).exists():
         raise SignupConflict("email")
 
 

@@ -68,8 +68,10 @@ def send_once(
 
     Where the database has row locks (PostgreSQL), the account's row stays locked while the
     email is handed over, so a concurrent second delivery of the task waits and then sees the
-    first one's EmailDelivery row. SQLite has only a database-wide write lock, which must not be
-    held for an SMTP conversation: there the check and the record bracket the send instead.
+    first one's EmailDelivery row. The lock is FOR NO KEY UPDATE, which does not block rows that
+    merely reference the account, such as the audit record written at the same time. SQLite has
+    only a database-wide write lock, which must not be held for an SMTP conversation: there the
+    check and the record bracket the send instead.
     `build` returns None when the email is no longer wanted.
     """
     with failures_logged(task, user_id), account_lock_scope():
@@ -98,7 +100,7 @@ def account_lock_scope() -> AbstractContextManager[object]:
 def locked_account(user_id: int) -> User | None:
     accounts = User.objects.filter(pk=user_id)
     if connection.features.has_select_for_update:
-        accounts = accounts.select_for_update()
+        accounts = accounts.select_for_update(no_key=True)
     return accounts.first()
 
 

@@ -84,7 +84,6 @@ def main() -> None:
         "machine": machine(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "settings": {"gunicorn_workers": WEB_WORKERS, **CLUSTER_ENV, **overrides},
-        "hash_ms": argon2_hash_ms(),
         "databases": {},
     }
     for database in args.databases:
@@ -108,6 +107,13 @@ def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
     result["fast"] = portal.wrk("/api/signups/", duration, connections)
     result["baseline"] = portal.wrk("/bench/bare-signups/", duration, connections)
     result["queue_cost"] = 1 - result["fast"]["rps"] / result["baseline"]["rps"]
+
+    print(f"[{portal.database}] 3. signups with a password, one at a time (no worker running)")
+    result["hash_ms"] = argon2_hash_ms()
+    result["password"] = portal.wrk("/api/signups/", duration, 1, password=PASSWORD)
+    result["password_overhead"] = (result["password"]["mean_ms"] - result["hash_ms"]) / result[
+        "hash_ms"
+    ]
     portal.start_cluster()
     portal.wait_for_drain()
 
@@ -122,10 +128,6 @@ def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
     portal.stop_cluster()
     portal.clear_queue()
     portal.start_cluster()
-
-    print(f"[{portal.database}] 3. signups with a password, one at a time")
-    result["password"] = portal.wrk("/api/signups/", duration, 1, password=PASSWORD)
-    portal.wait_for_drain()
 
     print(f"[{portal.database}] 4. email and audit latency at 50 signups/s")
     result["latency"] = portal.steady_load(rate=50, seconds=duration)
@@ -360,7 +362,8 @@ class Portal:
 
 
 def argon2_hash_ms() -> float:
-    """One Argon2 hash with Django's parameters, on this machine, in this process."""
+    """One Argon2 hash with Django's parameters, in this process, under the same conditions as
+    the signups it is compared with (median of 20)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     import django
 
@@ -398,7 +401,6 @@ def machine() -> dict[str, Any]:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    hash_ms = results["hash_ms"]
     rows = [
         ("signups/s, no password (16 conn.)", lambda r: f"{r['fast']['rps']:.0f}"),
         ("  p50 / p99 ms", lambda r: f"{r['fast']['p50_ms']:.1f} / {r['fast']['p99_ms']:.1f}"),
@@ -410,10 +412,8 @@ def print_table(results: dict[str, Any]) -> None:
         ),
         ("slow/fast p50 ratio (<= 1.05)", lambda r: f"{r['slow_fast_p50_ratio']:.2f}"),
         ("with password: mean ms per signup", lambda r: f"{r['password']['mean_ms']:.1f}"),
-        (
-            f"  overhead over one hash, {hash_ms:.1f} ms (<= 10%)",
-            lambda r: f"{(r['password']['mean_ms'] - hash_ms) / hash_ms:.1%}",
-        ),
+        ("  one Argon2 hash, measured just before, ms", lambda r: f"{r['hash_ms']:.1f}"),
+        ("  overhead over the hash (<= 10%)", lambda r: f"{r['password_overhead']:.1%}"),
         (
             "201 -> email p50 / p99 ms (< 300 / 1500)",
             lambda r: f"{r['latency']['email_p50_ms']:.0f} / {r['latency']['email_p99_ms']:.0f}",

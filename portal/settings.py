@@ -123,8 +123,8 @@ TEMPLATES = [
 # the qcluster workers write at the same time without "database is locked" errors.
 SQLITE_PATH = VAR_DIR / "portal.sqlite3"
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{SQLITE_PATH}",
+    "default": dj_database_url.parse(
+        os.getenv("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}",
         conn_max_age=envint("DB_CONN_MAX_AGE", 60),
         conn_health_checks=envbool("DB_CONN_HEALTH_CHECKS", "True"),
     )

@@ -1,8 +1,11 @@
 """sign_up(): the one signup use case behind the form and the API."""
 
+from collections.abc import Callable
+
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django_q.models import OrmQ
 
 from accounts import services
@@ -77,6 +80,27 @@ def test_database_refuses_case_insensitive_duplicate_emails() -> None:
     User.objects.create(username="alice", email="a@example.com")
     with pytest.raises(IntegrityError), transaction.atomic():
         User.objects.create(username="bob", email="A@EXAMPLE.com")
+
+
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        (lambda: User.objects.with_username("Alice"), "accounts_user_username_ci_unique"),
+        (lambda: User.objects.with_email("Alice@Example.com"), "accounts_user_email_ci_unique"),
+    ],
+    ids=["username", "email"],
+)
+def test_case_insensitive_lookups_are_served_by_the_unique_index(
+    lookup: Callable[[], QuerySet[User]], index: str
+) -> None:
+    """The duplicate check runs on every signup: a table scan would grow with the accounts."""
+    signup("alice", email="alice@example.com")
+    assert list(lookup()) == [User.objects.get(username="alice")]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # On a table this small a scan is cheaper; ask whether the index *can* serve it.
+            connection.cursor().execute("SET LOCAL enable_seqscan = off")
+        assert index in lookup().explain()
 
 
 def test_database_refuses_an_empty_email() -> None:

@@ -1,6 +1,7 @@
 """The tasks themselves, run in this process: each guards its own effect."""
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,12 @@ from django_q.models import Schedule, Success, Task
 
 from accounts.emails import welcome_message_id
 from accounts.models import AuditRecord, EmailDelivery
-from accounts.tasks import prune_task_results, record_signup, send_welcome_email
+from accounts.tasks import (
+    locked_account,
+    prune_task_results,
+    record_signup,
+    send_welcome_email,
+)
 from tests.factories import signup
 from tests.support import SmtpServer, free_port
 
@@ -99,6 +105,31 @@ def test_the_database_refuses_a_second_signup_record() -> None:
         AuditRecord.objects.create(
             user=user, action="signup", source="api", occurred_at=user.date_joined
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_record_is_written_while_the_welcome_email_holds_the_account_lock() -> None:
+    """Both tasks of a signup usually run at once; the email's lock must not stall the other."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks exist only on PostgreSQL (runs when DATABASE_URL is set, as in CI)")
+    user = signup("alice")
+    outcome: list[str] = []
+
+    def record_in_another_connection() -> None:
+        try:
+            outcome.append(record_signup(user.pk, "api", None))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert locked_account(user.pk) == user
+        recorder = threading.Thread(target=record_in_another_connection)
+        recorder.start()
+        recorder.join(timeout=10)
+        written_under_the_lock = not recorder.is_alive()
+    recorder.join()
+    assert written_under_the_lock, "record_signup waited for the welcome email's lock"
+    assert outcome == ["recorded"]
 
 
 def test_tasks_run_in_sync_mode_as_part_of_the_signup(sync_tasks: None, mailoutbox: list) -> None:
