@@ -23,6 +23,10 @@ class AccountManager(UserManager):
         """Accounts whose email equals `email`, ignoring letter case (one at most)."""
         return self.filter(same_lower_case("email", email))
 
+    def get_by_natural_key(self, username: str) -> "User":
+        """Log-in finds "Alice" as "alice": the database lets only one of them exist."""
+        return self.with_username(username).get()
+
 
 class User(AbstractUser):
     """The portal's account: username and email are each unique regardless of letter case."""

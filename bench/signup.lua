@@ -1,8 +1,7 @@
 -- wrk script: POST a JSON signup with a unique username per request.
--- BENCH_PREFIX makes names unique across runs; BENCH_PASSWORD adds a password.
+-- BENCH_PREFIX makes names unique across runs.
 local threads = {}
 local prefix = os.getenv("BENCH_PREFIX") or "u"
-local password = os.getenv("BENCH_PASSWORD")
 
 function setup(thread)
   table.insert(threads, thread)
@@ -17,11 +16,8 @@ wrk.headers["Content-Type"] = "application/json"
 function request()
   counter = counter + 1
   local name = prefix .. "t" .. tid .. "n" .. counter
-  local body = '{"username":"' .. name .. '","email":"' .. name .. '@example.com"'
-  if password then
-    body = body .. ',"password":"' .. password .. '"'
-  end
-  return wrk.format(nil, wrk.path, nil, body .. "}")
+  local body = '{"username":"' .. name .. '","email":"' .. name .. '@example.com"}'
+  return wrk.format(nil, wrk.path, nil, body)
 end
 
 function response(status, headers, body)

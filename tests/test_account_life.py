@@ -216,6 +216,12 @@ def test_login_leads_to_the_account_page(alice: User, client: Client) -> None:
     assert alice.date_joined.strftime("%d %B %Y") in page
 
 
+def test_login_ignores_the_letter_case_of_the_username(alice: User, client: Client) -> None:
+    response = client.post("/login/", {"username": "ALICE", "password": STRONG_PASSWORD})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
 def test_login_is_recorded(alice: User, client: Client) -> None:
     client.post("/login/", {"username": "alice", "password": STRONG_PASSWORD})
     record = AuditRecord.objects.get(action="login")
