@@ -222,7 +222,9 @@ Q_CLUSTER = {
     # status (to the database cache) each time; that status lives 3 s, so stay below 3.
     "guard_cycle": envfloat("Q_GUARD_CYCLE", 2),
     # Tasks a worker process runs before it is replaced by a fresh one (bounds memory growth).
-    "recycle": envint("Q_RECYCLE", 2000),
+    # The workers reach it together, and a finished worker exits only once the monitor has read
+    # all its results: while a backlog drains, each recycle stalls the cluster for seconds.
+    "recycle": envint("Q_RECYCLE", 10000),
     "poll": envfloat("Q_POLL", 0.2),
     # Keep every result; accounts.tasks.prune_task_results deletes old ones on a schedule.
     "save_limit": 0,
