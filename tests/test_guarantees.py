@@ -47,6 +47,13 @@ def assert_each_account_has_exactly_one_record_and_delivery() -> None:
     assert EmailDelivery.objects.filter(kind="welcome").count() == accounts
 
 
+def assert_every_effect_once(smtp_server: SmtpServer, accounts: int) -> None:
+    """One audit record, one delivery row and one received email for each account."""
+    assert_each_account_has_exactly_one_record_and_delivery()
+    assert duplicate_emails(smtp_server) == 0
+    assert len(recipients(smtp_server)) == accounts
+
+
 def queue_again(tasks: list[OrmQ]) -> None:
     """What a lost acknowledgement leads to: the same signed tasks in the queue once more, each
     claimable from its original time, so that the worker takes it next to the original."""
@@ -65,9 +72,7 @@ def test_idempotent_effects_when_every_task_is_delivered_twice(
 
     queue_again(tasks)
     wait_for(lambda: not OrmQ.objects.exists(), timeout=60, message="the second deliveries")
-    assert_each_account_has_exactly_one_record_and_delivery()
-    assert duplicate_emails(smtp_server) == 0
-    assert len(recipients(smtp_server)) == len(users)
+    assert_every_effect_once(smtp_server, accounts=len(users))
 
 
 def test_idempotent_effects_when_two_deliveries_of_a_task_run_at_once(
@@ -84,9 +89,7 @@ def test_idempotent_effects_when_two_deliveries_of_a_task_run_at_once(
 
     start_qcluster()
     wait_for(lambda: not OrmQ.objects.exists(), timeout=60, message="both copies to run")
-    assert_each_account_has_exactly_one_record_and_delivery()
-    assert duplicate_emails(smtp_server) == 0
-    assert len(recipients(smtp_server)) == len(users)
+    assert_every_effect_once(smtp_server, accounts=len(users))
 
 
 def test_worker_crash_mid_stream_loses_nothing_and_doubles_at_most_the_emails_in_flight(
