@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=5000)
     parser.add_argument(
         "--only",
-        choices=["throughput", "password"],
+        choices=["request", "throughput", "password"],
         help="run one measurement, for tuning experiments",
     )
     parser.add_argument(
@@ -97,6 +97,9 @@ def main() -> None:
             if args.only == "throughput":
                 print(json.dumps(portal.drain_backlog(args.backlog)))
                 continue
+            if args.only == "request":
+                print(json.dumps(request_path(portal, args.duration, args.connections)))
+                continue
             if args.only == "password":
                 print(json.dumps(portal.password_signups()))
                 continue
@@ -112,13 +115,7 @@ def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
     duration, connections = args.duration, args.connections
     result: dict[str, Any] = {}
 
-    print(f"[{portal.database}] 1. the request path alone (no worker running), and the baseline")
-    runs: dict[str, list[dict[str, Any]]] = {"fast": [], "baseline": []}
-    for _ in range(3):  # alternated, so that drift on the shared cores hits both alike
-        runs["fast"].append(portal.wrk("/api/signups/", duration, connections))
-        runs["baseline"].append(portal.wrk("/bench/bare-signups/", duration, connections))
-    result["fast"], result["baseline"] = (median_run(runs["fast"]), median_run(runs["baseline"]))
-    result["queue_cost"] = 1 - result["fast"]["rps"] / result["baseline"]["rps"]
+    result.update(request_path(portal, duration, connections))
 
     print(f"[{portal.database}] 3. signups with a password, one at a time (no worker running)")
     result["password"] = portal.password_signups()
@@ -145,6 +142,16 @@ def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
     result["throughput"] = portal.drain_backlog(args.backlog)
     result["memory_mb"] = portal.peak_memory_mb()
     return result
+
+
+def request_path(portal: "Portal", duration: int, connections: int) -> dict[str, Any]:
+    print(f"[{portal.database}] 1. the request path alone (no worker running), and the baseline")
+    runs: dict[str, list[dict[str, Any]]] = {"fast": [], "baseline": []}
+    for _ in range(3):  # alternated, so that drift on the shared cores hits both alike
+        runs["fast"].append(portal.wrk("/api/signups/", duration, connections))
+        runs["baseline"].append(portal.wrk("/bench/bare-signups/", duration, connections))
+    fast, baseline = median_run(runs["fast"]), median_run(runs["baseline"])
+    return {"fast": fast, "baseline": baseline, "queue_cost": 1 - fast["rps"] / baseline["rps"]}
 
 
 class Portal:

@@ -209,7 +209,11 @@ Q_BROKER_URL = os.getenv("Q_BROKER_URL", "")
 Q_BROKER_IS_DATABASE = not Q_BROKER_URL
 Q_CLUSTER = {
     "name": "portal",
-    **({"orm": "default"} if Q_BROKER_IS_DATABASE else {"redis": Q_BROKER_URL}),
+    **(
+        {"orm": "default", "broker_class": "accounts.broker.DatabaseBroker"}
+        if Q_BROKER_IS_DATABASE
+        else {"redis": Q_BROKER_URL}
+    ),
     "workers": envint("Q_WORKERS", 2),
     # Seconds a task may run before its worker is killed.
     "timeout": envint("Q_TIMEOUT", 30),

@@ -5,7 +5,6 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 from django.db.backends.signals import connection_created
-from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
@@ -15,7 +14,6 @@ from accounts import services
 from accounts.models import User
 from accounts.queueing import enqueue
 from tests.factories import signup
-from tests.support import query_plan
 
 
 def queued_tasks() -> list[dict]:
@@ -63,15 +61,6 @@ def test_the_signup_request_does_not_send_email_itself(mailoutbox: list) -> None
     signup("alice")
     assert mailoutbox == []
     assert OrmQ.objects.count() == 2
-
-
-@pytest.mark.django_db
-def test_the_workers_poll_for_tasks_through_an_index() -> None:
-    """Each poll of the ORM broker must not scan the queue: claimed rows, and on PostgreSQL the
-    deleted rows vacuum has not removed yet, would make every poll slower as the queue churns."""
-    broker = get_broker()
-    polled = OrmQ.objects.filter(key=broker.list_key, lock__lt=timezone.now())[:4]
-    assert "accounts_ormq_key_lock" in query_plan(polled)
 
 
 def count_new_connections(action: Callable[[], object], times: int) -> int:

@@ -1,0 +1,134 @@
+"""The database broker (accounts/broker.py): claiming tasks, handing out again, removing."""
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from accounts.broker import DatabaseBroker
+from accounts.queueing import enqueue
+
+BULK = 3
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabaseBroker]:
+    monkeypatch.setattr(Conf, "BULK", BULK)
+    monkeypatch.setattr(Conf, "POLL", 0)
+    broker = get_broker()
+    assert isinstance(broker, DatabaseBroker)
+    yield broker
+
+
+def queue_tasks(count: int) -> list[int]:
+    """Queue `count` audit tasks; returns their queue row ids, oldest first."""
+    for number in range(count):
+        enqueue("accounts.tasks.record_signup", number, "api", None, task_name=f"task-{number}")
+    return list(OrmQ.objects.order_by("id").values_list("id", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_poll_claims_at_most_bulk_tasks_oldest_first(broker: DatabaseBroker) -> None:
+    queued = queue_tasks(BULK + 2)
+    claimed = broker.dequeue()
+    assert [row_id for row_id, _ in claimed] == queued[:BULK]
+    assert [SignedPackage.loads(payload)["args"][0] for _, payload in claimed] == [0, 1, 2]
+
+
+@pytest.mark.django_db
+def test_a_claimed_task_is_not_handed_out_again_before_the_retry_delay(
+    broker: DatabaseBroker,
+) -> None:
+    queued = queue_tasks(BULK + 2)
+    broker.dequeue()
+    assert [row_id for row_id, _ in broker.dequeue()] == queued[BULK:]
+    assert broker.dequeue() is None
+    retry_at = timezone.now() + timedelta(seconds=Conf.RETRY)
+    assert all(lock <= retry_at for lock in OrmQ.objects.values_list("lock", flat=True))
+
+
+@pytest.mark.django_db
+def test_an_unacknowledged_task_is_handed_out_again_after_the_retry_delay(
+    broker: DatabaseBroker,
+) -> None:
+    [queued] = queue_tasks(1)
+    [(claimed, _)] = broker.dequeue()
+    OrmQ.objects.filter(pk=claimed).update(lock=timezone.now() - timedelta(seconds=1))
+    assert [row_id for row_id, _ in broker.dequeue()] == [queued]
+
+
+@pytest.mark.django_db
+def test_an_acknowledged_task_leaves_the_queue(broker: DatabaseBroker) -> None:
+    kept, acknowledged = queue_tasks(2)
+    broker.acknowledge(acknowledged)
+    assert list(OrmQ.objects.values_list("id", flat=True)) == [kept]
+
+
+@pytest.mark.django_db
+def test_tasks_of_another_cluster_are_not_claimed(broker: DatabaseBroker) -> None:
+    other_cluster = DatabaseBroker(list_key="another-portal")
+    other_cluster.enqueue(SignedPackage.dumps({"id": "x", "func": "print", "args": ()}))
+    assert broker.dequeue() is None
+    assert len(other_cluster.dequeue()) == 1
+
+
+@pytest.mark.django_db
+def test_the_claim_finds_ready_tasks_through_the_queue_index(broker: DatabaseBroker) -> None:
+    """Each poll must not scan the queue: claimed rows, and on PostgreSQL the deleted rows that
+    vacuum has not removed yet, would make every poll slower as the queue churns."""
+    sql, params = broker.claim_statement(connection, timezone.now())
+    explain = "EXPLAIN QUERY PLAN" if connection.vendor == "sqlite" else "EXPLAIN"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"{explain} {sql}", params)
+        plan = " ".join(str(column) for row in cursor.fetchall() for column in row)
+    assert "accounts_ormq_key_lock" in plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clusters_polling_at_once_never_claim_the_same_task(broker: DatabaseBroker) -> None:
+    """One cluster's claim is still uncommitted while another polls: the second passes over
+    the locked rows instead of waiting for them or taking them too."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks exist only on PostgreSQL (runs when DATABASE_URL is set, as in CI)")
+    queued = queue_tasks(2 * BULK)
+    first_claimed = threading.Event()
+    second_done = threading.Event()
+    claims: dict[str, list[int]] = {}
+
+    def first_cluster() -> None:
+        try:
+            with transaction.atomic():
+                claims["first"] = [row_id for row_id, _ in broker.dequeue()]
+                first_claimed.set()
+                second_done.wait(timeout=10)
+        finally:
+            connection.close()
+
+    def second_cluster() -> None:
+        try:
+            claims["second"] = [row_id for row_id, _ in broker.dequeue()]
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=first_cluster)
+    holder.start()
+    assert first_claimed.wait(timeout=10)
+    poller = threading.Thread(target=second_cluster)
+    poller.start()
+    poller.join(timeout=5)
+    polled_without_waiting = not poller.is_alive()
+    second_done.set()
+    holder.join()
+    poller.join()
+    assert polled_without_waiting, "the second poll waited for the first claim's row locks"
+    assert claims["first"] == queued[:BULK]
+    assert claims["second"] == queued[BULK:]
