@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from accounts.queueing import enqueue
+from accounts.queueing import TaskCall, enqueue_together
 from accounts.webhooks import queue_signup_webhook
 
 logger = logging.getLogger(__name__)
@@ -116,18 +116,20 @@ def conflict_from(exc: IntegrityError) -> SignupConflict:
 
 def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> None:
     """Must run inside the signup transaction (see sign_up)."""
-    enqueue(
-        "accounts.tasks.send_welcome_email",
-        user.pk,
-        task_name=f"welcome-email-{user.pk}",
-        group="signup",
-    )
-    enqueue(
-        "accounts.tasks.record_signup",
-        user.pk,
-        source,
-        ip_address,
-        task_name=f"record-signup-{user.pk}",
-        group="signup",
+    enqueue_together(
+        [
+            TaskCall(
+                "accounts.tasks.send_welcome_email",
+                (user.pk,),
+                name=f"welcome-email-{user.pk}",
+                group="signup",
+            ),
+            TaskCall(
+                "accounts.tasks.record_signup",
+                (user.pk, source, ip_address),
+                name=f"record-signup-{user.pk}",
+                group="signup",
+            ),
+        ]
     )
     queue_signup_webhook(user)

@@ -30,7 +30,14 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabaseBroker]:
 def queue_tasks(count: int) -> list[int]:
     """Queue `count` audit tasks; returns their queue row ids, oldest first."""
     for number in range(count):
-        enqueue("accounts.tasks.record_signup", number, "api", None, task_name=f"task-{number}")
+        enqueue(
+            "accounts.tasks.record_signup",
+            number,
+            "api",
+            None,
+            task_name=f"task-{number}",
+            group="test",
+        )
     return list(OrmQ.objects.order_by("id").values_list("id", flat=True))
 
 

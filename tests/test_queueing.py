@@ -5,12 +5,13 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 from django.db.backends.signals import connection_created
+from django.test.utils import CaptureQueriesContext
 from django_q.brokers import get_broker
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
-from accounts import services
+from accounts.broker import DatabaseBroker
 from accounts.models import User
 from accounts.queueing import enqueue
 from tests.factories import signup
@@ -41,19 +42,43 @@ def test_tasks_receive_only_ids_and_plain_values() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_signup_that_fails_while_queueing_leaves_no_account_and_no_task(
+def test_a_signup_that_fails_after_queueing_leaves_no_account_and_no_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def enqueue_then_fail(func: str, *args: object, **kwargs: object) -> None:
-        if func == "accounts.tasks.record_signup":
-            raise RuntimeError("queue write failed")
-        enqueue(func, *args, **kwargs)
+    queue_rows = DatabaseBroker.enqueue_many
 
-    monkeypatch.setattr(services, "enqueue", enqueue_then_fail)
+    def queue_then_fail(broker: DatabaseBroker, tasks: list[str]) -> None:
+        queue_rows(broker, tasks)
+        assert OrmQ.objects.count() == 2
+        raise RuntimeError("the transaction fails after the queue rows were written")
+
+    monkeypatch.setattr(DatabaseBroker, "enqueue_many", queue_then_fail)
     with pytest.raises(RuntimeError):
         signup("alice")
     assert not User.objects.exists()
     assert not OrmQ.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signup_writes_both_tasks_in_one_statement() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        signup("alice")
+    queue_writes = [query for query in queries if "INSERT INTO django_q_ormq" in query["sql"]]
+    assert len(queue_writes) == 1
+    assert OrmQ.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queued_packages_hold_what_django_q2_would_have_queued() -> None:
+    """The packages are built here rather than by async_task(); the workers must not see any
+    difference but the task id and time (this fails if a django-q2 upgrade changes them)."""
+    enqueue("accounts.tasks.record_signup", 1, "api", None, task_name="ours", group="signup")
+    async_task("accounts.tasks.record_signup", 1, "api", None, task_name="ours", group="signup")
+    ours, theirs = queued_tasks()
+    for package in (ours, theirs):
+        assert package.pop("started") is not None
+        assert len(package.pop("id")) == 32
+    assert ours == theirs
 
 
 @pytest.mark.django_db(transaction=True)
