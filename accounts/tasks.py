@@ -105,11 +105,15 @@ def locked_account(user_id: int) -> User | None:
 
 
 def record_delivery(user: User, kind: str, message_id: str) -> None:
+    """Where the account is locked (PostgreSQL) no other delivery can have recorded this email
+    meanwhile. Without row locks one can, and the unique Message-ID turns it away."""
+    if connection.features.has_select_for_update:
+        EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+        return
     try:
         with transaction.atomic():
             EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
     except IntegrityError:
-        # Only without row locks: a concurrent delivery of the same task sent it too.
         logger.warning("%s to account %s was sent twice (same Message-ID)", message_id, user.pk)
 
 

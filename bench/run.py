@@ -151,7 +151,17 @@ def request_path(portal: "Portal", duration: int, connections: int) -> dict[str,
         runs["fast"].append(portal.wrk("/api/signups/", duration, connections))
         runs["baseline"].append(portal.wrk("/bench/bare-signups/", duration, connections))
     fast, baseline = median_run(runs["fast"]), median_run(runs["baseline"])
-    return {"fast": fast, "baseline": baseline, "queue_cost": 1 - fast["rps"] / baseline["rps"]}
+    cpu = {
+        name: statistics.median(run["server_cpu_ms_per_request"] for run in runs[name])
+        for name in runs
+    }
+    return {
+        "fast": fast,
+        "baseline": baseline,
+        "queue_cost": 1 - fast["rps"] / baseline["rps"],
+        "server_cpu_ms": cpu,
+        "queue_cpu_cost": 1 - cpu["baseline"] / cpu["fast"],
+    }
 
 
 class Portal:
@@ -259,6 +269,7 @@ class Portal:
     ) -> dict[str, Any]:
         env = {**os.environ, "BENCH_PREFIX": f"w{uuid.uuid4().hex[:6]}"}
         threads = min(2, connections)
+        cpu_before = self.server_cpu_seconds()
         output = subprocess.run(
             [
                 *("wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s"),
@@ -270,14 +281,35 @@ class Portal:
             check=True,
         ).stdout
         result = json.loads(re.search(r"RESULT (\{.*\})", output).group(1))
+        cpu_ms = (self.server_cpu_seconds() - cpu_before) * 1000
+        result["server_cpu_ms_per_request"] = cpu_ms / max(result["requests"], 1)
         if not report:
             return result
         if result["non_201"] or result["socket_errors"]:
             print(
                 f"  warning: {result['non_201']} non-201 answers, {result['socket_errors']} errors"
             )
-        print(f"  {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms")
+        print(
+            f"  {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms,"
+            f" {result['server_cpu_ms_per_request']:.2f} ms of server CPU per request"
+        )
         return result
+
+    def server_cpu_seconds(self) -> float:
+        """CPU used so far by the web workers and, on PostgreSQL, by the database's processes."""
+        processes = psutil.Process(self.web.pid).children()
+        if self.database == "postgres":
+            processes += [
+                process
+                for process in psutil.process_iter(["name"])
+                if (process.info["name"] or "").startswith("postgres")
+            ]
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def post_signup(self, name: str, password: str | None = None) -> bool:
         """POST one signup; True when it was answered 201."""
@@ -449,6 +481,10 @@ def print_table(results: dict[str, Any]) -> None:
         ("  p50 / p99 ms", lambda r: f"{r['fast']['p50_ms']:.1f} / {r['fast']['p99_ms']:.1f}"),
         ("bare insert baseline, req/s", lambda r: f"{r['baseline']['rps']:.0f}"),
         ("queueing cost vs baseline (<= 15%)", lambda r: f"{r['queue_cost']:.1%}"),
+        (
+            "  server CPU ms per signup / per baseline",
+            lambda r: f"{r['server_cpu_ms']['fast']:.2f} / {r['server_cpu_ms']['baseline']:.2f}",
+        ),
         (
             "signups/s with workers on the same cores",
             lambda r: f"{r['fast_with_workers']['rps']:.0f}",
