@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import audit, task_context  # noqa: F401 - connect their signal receivers
+        from accounts import audit, task_context, task_results  # noqa: F401 - their receivers

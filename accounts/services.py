@@ -123,12 +123,14 @@ def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> No
                 (user.pk,),
                 name=f"welcome-email-{user.pk}",
                 group="signup",
+                keep_success=False,
             ),
             TaskCall(
                 "accounts.tasks.record_signup",
                 (user.pk, source, ip_address),
                 name=f"record-signup-{user.pk}",
                 group="signup",
+                keep_success=False,
             ),
         ]
     )

@@ -127,6 +127,19 @@ def test_status_json_reports_depth_results_and_failures(admin_client: Client) ->
     assert status["clusters"] == []
 
 
+@pytest.mark.django_db
+def test_status_counts_welcome_emails_sent_as_successes_of_their_task(
+    admin_client: Client,
+) -> None:
+    """The signup tasks keep no success results; their effects are counted instead."""
+    user = signup("alice")
+    EmailDelivery.objects.create(user=user, kind="welcome", message_id="<welcome.1@localhost>")
+    status = admin_client.get("/api/status/").json()
+    assert {"func": "accounts.tasks.send_welcome_email", "succeeded": 1, "failed": 0} in status[
+        "last_hour"
+    ]
+
+
 # Logs
 
 
