@@ -281,7 +281,8 @@ class Portal:
             check=True,
         ).stdout
         result = json.loads(re.search(r"RESULT (\{.*\})", output).group(1))
-        cpu_ms = (self.server_cpu_seconds() - cpu_before) * 1000
+        cpu_after = self.server_cpu_seconds()
+        cpu_ms = 1000 * sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in cpu_after.items())
         result["server_cpu_ms_per_request"] = cpu_ms / max(result["requests"], 1)
         if not report:
             return result
@@ -295,8 +296,9 @@ class Portal:
         )
         return result
 
-    def server_cpu_seconds(self) -> float:
-        """CPU used so far by the web workers and, on PostgreSQL, by the database's processes."""
+    def server_cpu_seconds(self) -> dict[int, float]:
+        """CPU used so far by each web worker and, on PostgreSQL, each database process (per
+        process, as database backends come and go)."""
         processes = psutil.Process(self.web.pid).children()
         if self.database == "postgres":
             processes += [
@@ -304,12 +306,12 @@ class Portal:
                 for process in psutil.process_iter(["name"])
                 if (process.info["name"] or "").startswith("postgres")
             ]
-        total = 0.0
+        seconds = {}
         for process in processes:
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
-                total += times.user + times.system
-        return total
+                seconds[process.pid] = times.user + times.system
+        return seconds
 
     def post_signup(self, name: str, password: str | None = None) -> bool:
         """POST one signup; True when it was answered 201."""
