@@ -27,21 +27,24 @@ QUEUE_TABLE = OrmQ._meta.db_table
 
 class DatabaseBroker(ORM):
     def enqueue(self, task: str) -> int:
-        database = self.database()
-        with database.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {QUEUE_TABLE} (key, payload, lock) VALUES (%s, %s, %s) RETURNING id",
-                [self.list_key or Conf.CLUSTER_NAME, task, database_time(database, timezone.now())],
-            )
-            return cursor.fetchone()[0]
+        return self.insert([task])
 
     def enqueue_many(self, tasks: Sequence[str]) -> None:
+        self.insert(tasks)
+
+    def insert(self, tasks: Sequence[str]) -> int:
+        """Write the tasks in one statement; returns the id of the last one."""
         database = self.database()
         lock = database_time(database, timezone.now())
         rows = ", ".join(["(%s, %s, %s)"] * len(tasks))
-        params = [value for task in tasks for value in (self.list_key, task, lock)]
+        key = self.list_key or Conf.CLUSTER_NAME
+        params = [value for task in tasks for value in (key, task, lock)]
+        returning = " RETURNING id" if database.features.can_return_columns_from_insert else ""
         with database.cursor() as cursor:
-            cursor.execute(f"INSERT INTO {QUEUE_TABLE} (key, payload, lock) VALUES {rows}", params)
+            cursor.execute(
+                f"INSERT INTO {QUEUE_TABLE} (key, payload, lock) VALUES {rows}{returning}", params
+            )
+            return cursor.fetchall()[-1][0] if returning else cursor.lastrowid
 
     def dequeue(self) -> list[tuple[int, str]] | None:
         database = self.database()

@@ -81,7 +81,8 @@ def test_an_acknowledged_task_leaves_the_queue(broker: DatabaseBroker) -> None:
 @pytest.mark.django_db
 def test_tasks_of_another_cluster_are_not_claimed(broker: DatabaseBroker) -> None:
     other_cluster = DatabaseBroker(list_key="another-portal")
-    other_cluster.enqueue(SignedPackage.dumps({"id": "x", "func": "print", "args": ()}))
+    row_id = other_cluster.enqueue(SignedPackage.dumps({"id": "x", "func": "print", "args": ()}))
+    assert OrmQ.objects.get(pk=row_id).key == "another-portal"
     assert broker.dequeue() is None
     assert len(other_cluster.dequeue()) == 1
 
