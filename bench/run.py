@@ -160,7 +160,6 @@ def request_path(portal: "Portal", duration: int, connections: int) -> dict[str,
         "baseline": baseline,
         "queue_cost": 1 - fast["rps"] / baseline["rps"],
         "server_cpu_ms": cpu,
-        "queue_cpu_cost": 1 - cpu["baseline"] / cpu["fast"],
     }
 
 
