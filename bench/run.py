@@ -4,7 +4,9 @@
 
 For each database it measures, on a fresh database:
   1. POST /api/signups/ (no password) at a fixed concurrency: requests/s, p50/p99 (wrk);
-     and the same signup with no queue at all (/bench/bare-signups/), as the baseline
+     and the same signup with no queue at all: a bare Django view (/bench/bare-signups/), the
+     baseline, and the same insert through django-ninja (/bench/api/bare-signups/), which
+     tells the queue's share from the API framework's
      (three runs of each, alternated; the median run of each is reported);
   2. the same with every welcome email made slow (the SMTP server waits 2 s): slow/fast p50;
   3. signups with a password, one at a time, each alternated with one Argon2 hash timed here;
@@ -144,21 +146,25 @@ def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+BASELINES = {"baseline": "/bench/bare-signups/", "api_baseline": "/bench/api/bare-signups/"}
+
+
 def request_path(portal: "Portal", duration: int, connections: int) -> dict[str, Any]:
-    print(f"[{portal.database}] 1. the request path alone (no worker running), and the baseline")
-    runs: dict[str, list[dict[str, Any]]] = {"fast": [], "baseline": []}
-    for _ in range(3):  # alternated, so that drift on the shared cores hits both alike
-        runs["fast"].append(portal.wrk("/api/signups/", duration, connections))
-        runs["baseline"].append(portal.wrk("/bench/bare-signups/", duration, connections))
-    fast, baseline = median_run(runs["fast"]), median_run(runs["baseline"])
+    print(f"[{portal.database}] 1. the request path alone (no worker running), and the baselines")
+    paths = {"fast": "/api/signups/", **BASELINES}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
+    for _ in range(3):  # alternated, so that drift on the shared cores hits all alike
+        for name, url in paths.items():
+            runs[name].append(portal.wrk(url, duration, connections))
+    medians = {name: median_run(runs[name]) for name in paths}
     cpu = {
         name: statistics.median(run["server_cpu_ms_per_request"] for run in runs[name])
-        for name in runs
+        for name in paths
     }
     return {
-        "fast": fast,
-        "baseline": baseline,
-        "queue_cost": 1 - fast["rps"] / baseline["rps"],
+        **medians,
+        "queue_cost": 1 - medians["fast"]["rps"] / medians["baseline"]["rps"],
+        "queue_cost_vs_api_baseline": 1 - medians["fast"]["rps"] / medians["api_baseline"]["rps"],
         "server_cpu_ms": cpu,
     }
 
@@ -482,9 +488,13 @@ def print_table(results: dict[str, Any]) -> None:
         ("  p50 / p99 ms", lambda r: f"{r['fast']['p50_ms']:.1f} / {r['fast']['p99_ms']:.1f}"),
         ("bare insert baseline, req/s", lambda r: f"{r['baseline']['rps']:.0f}"),
         ("queueing cost vs baseline (<= 15%)", lambda r: f"{r['queue_cost']:.1%}"),
+        ("same insert through django-ninja, req/s", lambda r: f"{r['api_baseline']['rps']:.0f}"),
+        ("  queueing cost vs that", lambda r: f"{r['queue_cost_vs_api_baseline']:.1%}"),
         (
-            "  server CPU ms per signup / per baseline",
-            lambda r: f"{r['server_cpu_ms']['fast']:.2f} / {r['server_cpu_ms']['baseline']:.2f}",
+            "  server CPU ms: signup / ninja / bare",
+            lambda r: "/".join(
+                f"{r['server_cpu_ms'][name]:.2f}" for name in ("fast", "api_baseline", "baseline")
+            ),
         ),
         (
             "signups/s with workers on the same cores",
