@@ -1,11 +1,11 @@
 """Where a signup's extra cost over the baseline goes: one process, no web server, no load.
 
-    .venv/bin/python bench/request_cost.py [--rounds 9] [--signups 1000]
+    .venv/bin/python bench/request_cost.py [--database sqlite|postgres] [--rounds 9]
 
 Runs, alternated round by round, the baseline's account insert (bench.urls.create_account)
 and sign_up() with its queueing replaced by: nothing, signing the two packages only, inserting
 two packages signed beforehand only, and the real thing. Prints the median CPU per signup of
-this process and, on PostgreSQL (DATABASE_URL), of its database backend. On a fresh database
+this process and, on PostgreSQL, of its database backend. On a fresh database
 under var/bench-request-cost/ (SQLite) or the database `portal_request_cost` (PostgreSQL).
 """
 
@@ -33,10 +33,11 @@ if TYPE_CHECKING:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--signups", type=int, default=1000, help="per variant and round")
     args = parser.parse_args()
-    prepare_database()
+    prepare_database(args.database)
 
     import django
 
@@ -47,15 +48,16 @@ def main() -> None:
     measure(args.rounds, args.signups)
 
 
-def prepare_database() -> None:
+def prepare_database(database: str) -> None:
     os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DEBUG="False", LOG_LEVEL="WARNING")
     os.environ.setdefault("SECRET_KEY", uuid.uuid4().hex * 2)
-    if os.getenv("DATABASE_URL"):
+    if database == "postgres":
         os.environ["DATABASE_URL"] = f"{POSTGRES_SERVER}/portal_request_cost"
         with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS portal_request_cost WITH (FORCE)")
             conn.execute("CREATE DATABASE portal_request_cost")
     else:
+        os.environ.pop("DATABASE_URL", None)
         var_dir = PROJECT_DIR / "var" / "bench-request-cost"
         shutil.rmtree(var_dir, ignore_errors=True)
         var_dir.mkdir(parents=True)
