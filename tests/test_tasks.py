@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -95,6 +96,26 @@ def test_signup_record_is_not_doubled_when_the_task_runs_twice() -> None:
     user = signup("alice")
     record_signup(user.pk, "api", None)
     assert record_signup(user.pk, "api", None) == "already recorded"
+    assert AuditRecord.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signup_record_in_a_worker_opens_no_transaction_even_when_redelivered() -> None:
+    """Workers run in autocommit: a BEGIN and COMMIT per record would be two more round trips."""
+    user = signup("alice")
+    inserts_in_a_transaction: list[bool] = []
+
+    def note_transaction(
+        execute: Callable[..., object], sql: str, params: object, many: bool, context: object
+    ) -> object:
+        if sql.startswith('INSERT INTO "accounts_auditrecord"'):
+            inserts_in_a_transaction.append(connection.in_atomic_block)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note_transaction):
+        outcomes = [record_signup(user.pk, "api", None), record_signup(user.pk, "api", None)]
+    assert outcomes == ["recorded", "already recorded"]
+    assert inserts_in_a_transaction == [False, False]
     assert AuditRecord.objects.filter(user=user).count() == 1
 
 
