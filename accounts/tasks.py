@@ -104,6 +104,13 @@ def locked_account(user_id: int) -> User | None:
     return accounts.first()
 
 
+def savepoint_if_in_transaction() -> AbstractContextManager[object]:
+    """An insert that may fail on a unique constraint must not break a caller's transaction.
+    A worker runs in autocommit, where the insert needs no transaction of its own (on
+    PostgreSQL that would be a BEGIN and a COMMIT: two more round trips for every task)."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
 def record_delivery(user: User, kind: str, message_id: str) -> None:
     """Where the account is locked (PostgreSQL) no other delivery can have recorded this email
     meanwhile. Without row locks one can, and the unique Message-ID turns it away."""
@@ -115,13 +122,6 @@ def record_delivery(user: User, kind: str, message_id: str) -> None:
             EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
     except IntegrityError:
         logger.warning("%s to account %s was sent twice (same Message-ID)", message_id, user.pk)
-
-
-def savepoint_if_in_transaction() -> AbstractContextManager[object]:
-    """An insert that may fail on a unique constraint must not break a caller's transaction.
-    A worker runs in autocommit, where the insert needs no transaction of its own (on
-    PostgreSQL that would be a BEGIN and a COMMIT: two more round trips for every task)."""
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def record_signup(user_id: int, source: str, ip_address: str | None) -> str:
