@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
-import psycopg
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
-POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+
+from bench.run import recreate_postgres_database  # noqa: E402
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -52,10 +52,7 @@ def prepare_database(database: str) -> None:
     os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DEBUG="False", LOG_LEVEL="WARNING")
     os.environ.setdefault("SECRET_KEY", uuid.uuid4().hex * 2)
     if database == "postgres":
-        os.environ["DATABASE_URL"] = f"{POSTGRES_SERVER}/portal_request_cost"
-        with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS portal_request_cost WITH (FORCE)")
-            conn.execute("CREATE DATABASE portal_request_cost")
+        os.environ["DATABASE_URL"] = recreate_postgres_database("portal_request_cost")
     else:
         os.environ.pop("DATABASE_URL", None)
         var_dir = PROJECT_DIR / "var" / "bench-request-cost"

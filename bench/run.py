@@ -206,9 +206,7 @@ class Portal:
     def __enter__(self) -> "Portal":
         self.smtp.start()
         if self.database == "postgres":
-            with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS portal_bench WITH (FORCE)")
-                conn.execute("CREATE DATABASE portal_bench")
+            recreate_postgres_database("portal_bench")
         self.manage("migrate", "--verbosity", "0")
         self.web = subprocess.Popen(
             [*GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", str(WEB_WORKERS)],
@@ -453,6 +451,14 @@ def time_one_hash() -> float:
     started = time.perf_counter()
     make_password(PASSWORD)
     return (time.perf_counter() - started) * 1000
+
+
+def recreate_postgres_database(name: str) -> str:
+    """An empty database on the local server; returns its URL."""
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{POSTGRES_SERVER}/{name}"
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
