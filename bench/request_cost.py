@@ -5,7 +5,8 @@
 Runs, alternated round by round, the baseline's account insert (bench.urls.create_account)
 and sign_up() with its queueing replaced by: nothing, signing the two packages only, inserting
 two packages signed beforehand only, and the real thing. Prints the median CPU per signup of
-this process and, on PostgreSQL, of its database backend. On a fresh database
+this process and, on PostgreSQL, of its database backend, and the median time each signup
+spends inside its transaction (on SQLite: holding the database's write lock). On a fresh database
 under var/bench-request-cost/ (SQLite) or the database `portal_request_cost` (PostgreSQL).
 """
 
@@ -95,14 +96,18 @@ def measure(rounds: int, signups: int) -> None:
         services.sign_up(username=name, email=f"{name}@example.com", password=None, source="api")
 
     backend = database_backend(connection)
+    transaction_seconds = time_transactions(connection)
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in queueing_variants}
+    in_transaction: dict[str, list[float]] = {name: [] for name in queueing_variants}
     for _ in range(rounds):
         for name, variant in queueing_variants.items():
             backend_before = process_cpu(backend)
+            transaction_seconds.clear()
             before = time.process_time()
             for _ in range(signups):
                 one_signup(variant)
             cpu[name].append((time.process_time() - before, process_cpu(backend) - backend_before))
+            in_transaction[name].extend(transaction_seconds)
     services.enqueue_together = queueing.enqueue_together
     print(f"{connection.vendor}: median of {rounds} rounds of {signups} signups, CPU ms per signup")
     for name, runs in cpu.items():
@@ -111,7 +116,26 @@ def measure(rounds: int, signups: int) -> None:
         if backend:
             database = statistics.median(run[1] for run in runs) * 1000 / signups
             line += f"  + database backend {database:.3f}"
+        line += f"; in its transaction {statistics.median(in_transaction[name]) * 1e6:.0f} µs"
         print(line)
+
+
+def time_transactions(connection: "BaseDatabaseWrapper") -> list[float]:
+    """Collect how long each transaction lasts, from leaving autocommit (atomic() entered, the
+    BEGIN) to returning to it (the COMMIT done)."""
+    durations: list[float] = []
+    started = [0.0]
+    set_autocommit = connection.set_autocommit
+
+    def timed_set_autocommit(autocommit: bool, **kwargs: bool) -> None:
+        if not autocommit:
+            started[0] = time.perf_counter()
+        set_autocommit(autocommit, **kwargs)
+        if autocommit:
+            durations.append(time.perf_counter() - started[0])
+
+    connection.set_autocommit = timed_set_autocommit
+    return durations
 
 
 def database_backend(connection: "BaseDatabaseWrapper") -> psutil.Process | None:
