@@ -124,15 +124,16 @@ def time_transactions(connection: "BaseDatabaseWrapper") -> list[float]:
     """Collect how long each transaction lasts, from leaving autocommit (atomic() entered, the
     BEGIN) to returning to it (the COMMIT done)."""
     durations: list[float] = []
-    started = [0.0]
+    started = 0.0
     set_autocommit = connection.set_autocommit
 
     def timed_set_autocommit(autocommit: bool, **kwargs: bool) -> None:
+        nonlocal started
         if not autocommit:
-            started[0] = time.perf_counter()
+            started = time.perf_counter()
         set_autocommit(autocommit, **kwargs)
         if autocommit:
-            durations.append(time.perf_counter() - started[0])
+            durations.append(time.perf_counter() - started)
 
     connection.set_autocommit = timed_set_autocommit
     return durations
