@@ -6,4 +6,8 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import audit, task_context, task_results  # noqa: F401 - their receivers
+        from accounts import audit, tasks  # noqa: F401 - audit's receivers
+        from taskqueue.status import count_successes_by_effect
+
+        count_successes_by_effect(tasks.send_welcome_email, tasks.welcome_emails_sent_since)
+        count_successes_by_effect(tasks.record_signup, tasks.signups_recorded_since)

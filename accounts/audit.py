@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from accounts.http import client_ip
 from accounts.models import AuditRecord, User
-from accounts.queueing import enqueue
+from accounts.tasks import record_audit_event
+from taskqueue.enqueue import enqueue
 
 
 def queue_audit_event(
@@ -23,7 +24,7 @@ def queue_audit_event(
 ) -> None:
     """The event id makes the record idempotent under redelivery."""
     enqueue(
-        "accounts.tasks.record_audit_event",
+        record_audit_event,
         uuid.uuid4().hex,
         action,
         user.pk if user else None,

@@ -2,55 +2,45 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from accounts.account_emails import request_account_email
+from accounts.emails.requests import request_account_email
 from accounts.http import client_ip
 from accounts.models import EmailRequest
-from accounts.services import validate_account
+
+
+def required_input(widget: type[forms.Widget], **attrs: str) -> forms.Widget:
+    """Marked required for the browser and assistive technology; sign_up() enforces it."""
+    return widget(attrs={"required": True, **attrs})
 
 
 class SignupForm(forms.Form):
-    """Shapes the browser's input; the rules of a valid account live in services.sign_up."""
+    """Shapes the browser's input; every rule of a valid account is checked once, by sign_up(),
+    which reports all the problems at once."""
 
     username = forms.CharField(
+        required=False,
         max_length=150,
         help_text="Letters, digits and @ . + - _ only.",
-        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+        widget=required_input(forms.TextInput, autocomplete="username", autocapitalize="none"),
     )
-    email = forms.EmailField(
-        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    email = forms.CharField(
+        required=False,
+        max_length=254,
+        widget=required_input(forms.EmailInput, autocomplete="email"),
     )
     password = forms.CharField(
+        required=False,
         strip=False,
         max_length=4096,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        widget=required_input(forms.PasswordInput, autocomplete="new-password"),
     )
     password_confirmation = forms.CharField(
+        required=False,
         strip=False,
         max_length=4096,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        widget=required_input(forms.PasswordInput, autocomplete="new-password"),
     )
-
-    def clean(self) -> dict[str, Any]:
-        """Show every problem at once: the account rules too, not only after the rest passed."""
-        cleaned = super().clean()
-        password = cleaned.get("password")
-        confirmation = cleaned.get("password_confirmation")
-        if password and confirmation and password != confirmation:
-            self.add_error("password_confirmation", "The two passwords do not match.")
-        try:
-            validate_account(
-                username=self.data.get("username", ""),
-                email=self.data.get("email", ""),
-                password=self.data.get("password", ""),
-            )
-        except ValidationError as exc:
-            for field, errors in exc.error_dict.items():
-                if field not in self.errors:
-                    self.add_error(field, errors)
-        return cleaned
 
 
 class EmailForm(forms.Form):

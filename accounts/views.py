@@ -6,12 +6,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.account_emails import Verification, request_account_email, verify_email
+from accounts.emails.requests import request_account_email
 from accounts.forms import EmailForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
 from accounts.models import EmailRequest
-from accounts.services import SignupConflict, sign_up
+from accounts.signup import SignupConflict, sign_up
 from accounts.throttle import TooManyRequests
+from accounts.verification import Verification, verify_email
 
 SIGNED_UP_SESSION_KEY = "signed_up"
 
@@ -29,6 +30,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 username=form.cleaned_data["username"],
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
+                password_confirmation=form.cleaned_data["password_confirmation"],
                 source="web",
                 ip_address=client_ip(request),
             )
@@ -106,19 +108,3 @@ class PasswordResetView(auth_views.PasswordResetView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return render(request, "errors/403_csrf.html", status=403)
-
-
-def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return render(request, "errors/400.html", status=400)
-
-
-def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return render(request, "errors/404.html", status=404)
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "errors/500.html", status=500)

@@ -65,12 +65,12 @@ def prepare_database(database: str) -> None:
 def measure(rounds: int, signups: int) -> None:
     from django.db import connection
 
-    from accounts import queueing, services
+    from accounts import signup as services
+    from accounts.tasks import record_signup
     from bench.urls import create_account
+    from taskqueue import enqueue as queueing
 
-    presigned = [
-        queueing.signed_package(queueing.TaskCall("accounts.tasks.record_signup", (0,), "x", None))
-    ] * 2
+    presigned = [queueing.signed_package(queueing.TaskCall(record_signup, (0,), "x", None))] * 2
 
     def sign_only(tasks: Sequence[queueing.TaskCall]) -> None:
         for task in tasks:

@@ -250,15 +250,22 @@ class Portal:
             self.cluster = None
 
     def count(self, table: str) -> int:
+        return self.execute(f"SELECT count(*) FROM {table}")[0][0]
+
+    def execute(self, statement: str) -> list[tuple[Any, ...]]:
+        """One statement on the benchmark's database, committed; the rows it returns."""
         if self.database == "postgres":
             with psycopg.connect(self.env["DATABASE_URL"]) as conn:
-                return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                cursor = conn.execute(statement)
+                return cursor.fetchall() if cursor.description else []
         with contextlib.closing(sqlite3.connect(self.workdir / "portal.sqlite3")) as conn:
-            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            rows = conn.execute(statement).fetchall()
+            conn.commit()
+            return rows
 
     def clear_queue(self) -> None:
         """After the slow-email run: drop its backlog rather than wait 2 s per email."""
-        self.manage("shell", code="from django_q.models import OrmQ; OrmQ.objects.all().delete()")
+        self.execute("DELETE FROM django_q_ormq")
 
     def wait_for_drain(self, timeout: float = 600) -> None:
         wait_for(lambda: self.count("django_q_ormq") == 0, timeout=timeout, interval=0.5)
@@ -404,7 +411,7 @@ class Portal:
     def drain_backlog(self, size: int) -> dict[str, Any]:
         """Queue `size` signups with no worker running, then time one cluster draining them."""
         code = (
-            "from accounts.services import sign_up\n"
+            "from accounts.signup import sign_up\n"
             f"for n in range({size}):\n"
             f"    sign_up(username=f'b{{n}}', email=f'b{{n}}@example.com', password=None,"
             " source='api')"

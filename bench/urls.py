@@ -15,7 +15,7 @@ from ninja import NinjaAPI, Status
 
 from accounts.api import SignupIn, SignupOut
 from accounts.models import User
-from accounts.services import build_account, reject_taken
+from accounts.signup import build_account, reject_taken
 from portal.urls import urlpatterns as portal_urlpatterns
 
 

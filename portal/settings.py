@@ -70,6 +70,9 @@ PORTAL_BASE_URL = os.getenv("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("
 
 INSTALLED_APPS = [
     "accounts",
+    "taskqueue",
+    "operations",
+    "webhooks",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -90,7 +93,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "accounts.middleware.DatabaseUnavailableMiddleware",
+    "operations.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -161,7 +164,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
+CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:account"
 LOGOUT_REDIRECT_URL = "accounts:home"
@@ -210,7 +213,7 @@ Q_BROKER_IS_DATABASE = not Q_BROKER_URL
 Q_CLUSTER = {
     "name": "portal",
     **(
-        {"orm": "default", "broker_class": "accounts.broker.DatabaseBroker"}
+        {"orm": "default", "broker_class": "taskqueue.broker.DatabaseBroker"}
         if Q_BROKER_IS_DATABASE
         else {"redis": Q_BROKER_URL}
     ),
@@ -230,7 +233,7 @@ Q_CLUSTER = {
     # all its results: while a backlog drains, each recycle stalls the cluster for seconds.
     "recycle": envint("Q_RECYCLE", 10000),
     "poll": envfloat("Q_POLL", 0.2),
-    # Keep every result; accounts.tasks.prune_task_results deletes old ones on a schedule.
+    # Keep every result; taskqueue.results.prune_task_results deletes old ones on a schedule.
     "save_limit": 0,
     "ack_failures": False,
     "catch_up": False,
@@ -258,8 +261,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "task": {"()": "accounts.log.TaskContextFilter"},
-        "redact": {"()": "accounts.log.RedactSecretsFilter"},
+        "task": {"()": "operations.log.TaskContextFilter"},
+        "redact": {"()": "operations.log.RedactSecretsFilter"},
     },
     "formatters": {
         "plain": {
@@ -281,6 +284,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "accounts": {"level": LOG_LEVEL},
+        "taskqueue": {"level": LOG_LEVEL},
+        "operations": {"level": LOG_LEVEL},
+        "webhooks": {"level": LOG_LEVEL},
         "django-q": {"level": LOG_LEVEL},
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},

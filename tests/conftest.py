@@ -8,10 +8,8 @@ import pytest
 from django.db import connection
 from django_q.conf import Conf
 
-from accounts import mailer
-from tests.support import QCluster, SmtpServer, WebhookReceiver, database_url
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from accounts.emails import smtp
+from tests.support import PROJECT_DIR, QCluster, SmtpServer, WebhookReceiver, database_url
 
 # Short timings for the workers the tests start: a failed or abandoned task is delivered again
 # after Q_RETRY seconds, so a whole retry cycle fits in a test.
@@ -72,7 +70,7 @@ def smtp_settings(settings: object, smtp_server: SmtpServer) -> Iterator[SmtpSer
     settings.EMAIL_HOST = smtp_server.host
     settings.EMAIL_PORT = smtp_server.port
     yield smtp_server
-    mailer.close_all()
+    smtp.close_all()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from django.utils import timezone
 from django_q.models import Failure
 
 from accounts.models import User
-from accounts.services import sign_up
+from accounts.signup import sign_up
 
 STRONG_PASSWORD = "correct-horse-battery-staple"
 

@@ -5,8 +5,16 @@ import urllib.error
 import urllib.request
 from collections import Counter
 
+from django.http import HttpResponse
+from django.test import Client
+
 from accounts.models import AuditRecord, EmailDelivery
 from tests.support import SmtpServer, wait_for
+
+
+def post_json(client: Client, url: str, body: object) -> HttpResponse:
+    """POST `body` as JSON through Django's test client."""
+    return client.post(url, json.dumps(body), content_type="application/json")
 
 
 def post_signup(base_url: str, username: str, **fields: str) -> tuple[int, dict]:

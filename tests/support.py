@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import pytest
 from aiosmtpd.controller import Controller
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 
 T = TypeVar("T")
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def wait_for(
@@ -39,6 +42,26 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
         time.sleep(interval)
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `manage.py` with these arguments in a process of its own; text output captured."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def needs_postgresql(reason: str) -> pytest.MarkDecorator:
+    """Skip on SQLite, saying why; CI runs the suite on PostgreSQL too, where nothing skips."""
+    return pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason=f"{reason}: runs when DATABASE_URL is PostgreSQL (as in CI)",
+    )
 
 
 def free_port() -> int:
@@ -128,19 +151,24 @@ class QCluster:
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM and wait; SIGKILL the whole group if it does not stop in time.
+    def stop(self, timeout: float = 20) -> bool:
+        """SIGTERM and wait; SIGKILL the whole group if it does not stop in time. Returns
+        whether it stopped by itself.
 
         django-q2 can deadlock in its SIGTERM handler (django-q2 issue #346), so a deadline
         is needed; tasks interrupted that way are delivered again after Q_RETRY seconds.
         """
         if not self.is_running():
-            return
+            return True
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        stopped = True
+        try:
             self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stopped = False
         self.kill()
+        return stopped
 
     def kill(self) -> None:
         """SIGKILL every process of the cluster: a crash, as an out-of-memory killer does it."""
@@ -179,6 +207,7 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
         self.statuses: list[int] = []  # answers for the next requests; then 200
+        self.delay = 0.0  # seconds before each answer
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -186,6 +215,7 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append(ReceivedRequest(self.path, dict(self.headers), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+                time.sleep(receiver.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -217,7 +247,7 @@ class WebServer:
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
-                cwd=Path(__file__).resolve().parent.parent,
+                cwd=PROJECT_DIR,
                 env=env,
                 stdout=log,
                 stderr=log,

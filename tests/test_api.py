@@ -1,21 +1,21 @@
 """POST /api/signups/ and the OpenAPI schema."""
 
-import json
-
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 from django_q.models import OrmQ
 
 from accounts.models import User
 from tests.factories import STRONG_PASSWORD, signup
+from tests.outcomes import post_json
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/signups/"
 
 
-def post_json(client: Client, body: object) -> object:
-    return client.post(URL, json.dumps(body), content_type="application/json")
+def signup_request(client: Client, body: object) -> HttpResponse:
+    return post_json(client, URL, body)
 
 
 def assert_nothing_stored() -> None:
@@ -24,7 +24,7 @@ def assert_nothing_stored() -> None:
 
 
 def test_signup_answers_201_with_the_lesson_body(client: Client) -> None:
-    response = post_json(
+    response = signup_request(
         client, {"username": "alice", "email": "alice@example.com", "password": STRONG_PASSWORD}
     )
     assert response.status_code == 201
@@ -33,19 +33,19 @@ def test_signup_answers_201_with_the_lesson_body(client: Client) -> None:
 
 
 def test_signup_without_password_is_accepted_as_in_the_lesson(client: Client) -> None:
-    response = post_json(client, {"username": "alice", "email": "alice@example.com"})
+    response = signup_request(client, {"username": "alice", "email": "alice@example.com"})
     assert response.status_code == 201
     assert not User.objects.get(username="alice").has_usable_password()
 
 
 def test_signup_queues_the_welcome_email_and_the_audit_record(client: Client) -> None:
-    post_json(client, {"username": "alice", "email": "alice@example.com"})
+    signup_request(client, {"username": "alice", "email": "alice@example.com"})
     assert OrmQ.objects.count() == 2
 
 
 def test_taken_username_answers_409_with_code_and_field(client: Client) -> None:
     signup("alice")
-    response = post_json(client, {"username": "Alice", "email": "new@example.com"})
+    response = signup_request(client, {"username": "Alice", "email": "new@example.com"})
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "username_taken"
@@ -55,14 +55,14 @@ def test_taken_username_answers_409_with_code_and_field(client: Client) -> None:
 
 def test_taken_email_answers_409_with_code_and_field(client: Client) -> None:
     signup("alice", email="alice@example.com")
-    response = post_json(client, {"username": "alice2", "email": "ALICE@example.com"})
+    response = signup_request(client, {"username": "alice2", "email": "ALICE@example.com"})
     assert response.status_code == 409
     assert response.json()["code"] == "email_taken"
     assert response.json()["field"] == "email"
 
 
 def test_invalid_fields_answer_422_with_each_field(client: Client) -> None:
-    response = post_json(client, {"username": "no spaces", "email": "nope", "password": "123"})
+    response = signup_request(client, {"username": "no spaces", "email": "nope", "password": "123"})
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "invalid"
@@ -72,7 +72,7 @@ def test_invalid_fields_answer_422_with_each_field(client: Client) -> None:
 
 
 def test_missing_field_answers_422_naming_it(client: Client) -> None:
-    response = post_json(client, {"username": "alice"})
+    response = signup_request(client, {"username": "alice"})
     assert response.status_code == 422
     assert response.json()["errors"] == [
         {"field": "email", "code": "required", "message": "Field required"}
@@ -81,14 +81,14 @@ def test_missing_field_answers_422_naming_it(client: Client) -> None:
 
 
 def test_wrong_type_answers_422(client: Client) -> None:
-    response = post_json(client, {"username": 42, "email": ["alice@example.com"]})
+    response = signup_request(client, {"username": 42, "email": ["alice@example.com"]})
     assert response.status_code == 422
     assert {error["field"] for error in response.json()["errors"]} == {"username", "email"}
     assert_nothing_stored()
 
 
 def test_overlong_field_answers_422(client: Client) -> None:
-    response = post_json(client, {"username": "a" * 151, "email": "alice@example.com"})
+    response = signup_request(client, {"username": "a" * 151, "email": "alice@example.com"})
     assert response.status_code == 422
     assert response.json()["field"] == "username"
     assert_nothing_stored()
@@ -96,7 +96,7 @@ def test_overlong_field_answers_422(client: Client) -> None:
 
 def test_newline_in_email_answers_422(client: Client) -> None:
     body = {"username": "alice", "email": "alice@example.com\r\nBcc: victim@example.com"}
-    response = post_json(client, body)
+    response = signup_request(client, body)
     assert response.status_code == 422
     assert response.json()["field"] == "email"
     assert_nothing_stored()
@@ -110,14 +110,14 @@ def test_malformed_json_answers_400(client: Client) -> None:
 
 
 def test_body_that_is_not_an_object_answers_422(client: Client) -> None:
-    response = post_json(client, ["alice", "alice@example.com"])
+    response = signup_request(client, ["alice", "alice@example.com"])
     assert response.status_code == 422
     assert_nothing_stored()
 
 
 def test_oversized_body_answers_413(client: Client) -> None:
     body = {"username": "alice", "email": "alice@example.com", "padding": "x" * 100_000}
-    response = post_json(client, body)
+    response = signup_request(client, body)
     assert response.status_code == 413
     assert response.json()["code"] == "body_too_large"
     assert_nothing_stored()

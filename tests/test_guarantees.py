@@ -8,7 +8,6 @@ import http.cookiejar
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -21,9 +20,9 @@ import pytest
 from django.db import OperationalError, connection
 from django_q.models import Failure, OrmQ
 
-from accounts.emails import welcome_message_id
+from accounts.emails.messages import welcome_message_id
 from accounts.models import AuditRecord, EmailDelivery, User
-from tests.conftest import PROJECT_DIR, TEST_WORKER_ENV
+from tests.conftest import TEST_WORKER_ENV
 from tests.factories import many_signups
 from tests.outcomes import (
     duplicate_emails,
@@ -33,7 +32,15 @@ from tests.outcomes import (
     wait_for_audit_record,
     wait_for_welcome_email,
 )
-from tests.support import QCluster, SmtpServer, WebServer, free_port, wait_for
+from tests.support import (
+    QCluster,
+    SmtpServer,
+    WebServer,
+    free_port,
+    manage,
+    needs_postgresql,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -75,14 +82,10 @@ def test_idempotent_effects_when_every_task_is_delivered_twice(
     assert_every_effect_once(smtp_server, accounts=len(users))
 
 
+@needs_postgresql("needs row locks; on SQLite a task is delivered again only after Q_RETRY")
 def test_idempotent_effects_when_two_deliveries_of_a_task_run_at_once(
     smtp_server: SmtpServer, start_qcluster: Callable[..., QCluster]
 ) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            "needs row locks (PostgreSQL, as in CI); on SQLite django-q2 delivers a task again"
-            " only after Q_RETRY, when the first delivery has ended (README, Guarantees)"
-        )
     users = many_signups(20)
     queue_again(list(OrmQ.objects.all()))
     assert OrmQ.objects.count() == 4 * len(users)
@@ -156,14 +159,7 @@ def test_smtp_outage_exhausted_task_stays_failed_until_an_operator_requeues_it(
     wait_for(lambda: not OrmQ.objects.exists(), message="the broker to give the task up")
 
     smtp_server.start()
-    requeued = subprocess.run(
-        [sys.executable, "manage.py", "requeue_failed_tasks", failure.name],
-        cwd=PROJECT_DIR,
-        env=worker_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    requeued = manage("requeue_failed_tasks", failure.name, env=worker_env)
     assert requeued.returncode == 0, requeued.stderr
     assert "Re-queued 1 failed task(s)." in requeued.stdout
     wait_for_welcome_email(smtp_server, user.username)
@@ -300,11 +296,10 @@ def effects_done(smtp_server: SmtpServer, count: int) -> bool:
         return False
 
 
+@needs_postgresql("restarts the PostgreSQL server")
 def test_database_trouble_workers_recover_from_a_postgresql_restart(
     smtp_server: SmtpServer, start_qcluster: Callable[..., QCluster]
 ) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("restarts the PostgreSQL server: runs when DATABASE_URL is PostgreSQL (CI)")
     many_signups(5, prefix="before")
     cluster = start_qcluster()
     wait_for_all_effects(smtp_server, 5, timeout=60)

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -18,10 +17,9 @@ from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
 
 from accounts.models import AuditRecord, EmailDelivery, User
-from tests.conftest import PROJECT_DIR
 from tests.factories import failed_welcome_email, many_signups, signup
 from tests.outcomes import duplicate_emails, post_signup, wait_for_all_effects
-from tests.support import QCluster, SmtpServer, WebServer, wait_for
+from tests.support import QCluster, SmtpServer, WebServer, manage, wait_for
 
 PRODUCTION_ENV = {
     "DEBUG": "False",
@@ -144,14 +142,7 @@ def test_status_counts_welcome_emails_sent_as_successes_of_their_task(
 
 
 def run_django(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=PROJECT_DIR,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return manage("shell", "-c", code, env={**os.environ, **env})
 
 
 def test_tokens_in_logged_paths_are_redacted() -> None:
@@ -166,12 +157,12 @@ def test_tokens_in_logged_paths_are_redacted() -> None:
 
 def test_json_log_format_can_be_switched_on() -> None:
     logged = run_django(
-        "import logging; logging.getLogger('accounts.services').info('account %s created', 7)",
+        "import logging; logging.getLogger('accounts.signup').info('account %s created', 7)",
         {"LOG_FORMAT": "json"},
     )
     line = json.loads(logged.stderr.strip().splitlines()[-1])
     assert line["message"] == "account 7 created"
-    assert (line["level"], line["logger"], line["task"]) == ("INFO", "accounts.services", "-")
+    assert (line["level"], line["logger"], line["task"]) == ("INFO", "accounts.signup", "-")
 
 
 @pytest.mark.integration
@@ -180,8 +171,8 @@ def test_worker_log_lines_name_the_account_and_the_task(
 ) -> None:
     [user] = many_signups(1)
     cluster = start_qcluster()
-    wait_for(lambda: "send_welcome_email for account" in cluster.log())
-    line = next(line for line in cluster.log().splitlines() if "send_welcome_email for" in line)
+    wait_for(lambda: "welcome email for account" in cluster.log())
+    line = next(line for line in cluster.log().splitlines() if "welcome email for" in line)
     assert re.search(rf"\[task welcome-email-{user.pk} \([0-9a-f]{{32}}\)\]", line), line
     assert f"account {user.pk}" in line
 
@@ -190,13 +181,12 @@ def test_worker_log_lines_name_the_account_and_the_task(
 
 
 def test_check_deploy_passes_with_the_production_environment(tmp_path: Path) -> None:
-    checked = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=PROJECT_DIR,
+    checked = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
         env={**os.environ, **PRODUCTION_ENV, "PORTAL_VAR_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "no issues" in checked.stdout
@@ -205,11 +195,9 @@ def test_check_deploy_passes_with_the_production_environment(tmp_path: Path) -> 
 def test_debug_false_without_a_secret_key_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, "DEBUG": "False", "PORTAL_VAR_DIR": str(tmp_path)}
     env.pop("SECRET_KEY", None)
-    checked = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=PROJECT_DIR, env=env, capture_output=True
-    )
+    checked = manage("check", env=env)
     assert checked.returncode != 0
-    assert b"Set SECRET_KEY when DEBUG=False." in checked.stderr
+    assert "Set SECRET_KEY when DEBUG=False." in checked.stderr
 
 
 @pytest.mark.integration
@@ -223,13 +211,7 @@ def test_gunicorn_serves_pages_and_collected_static_files_in_production(
         "SECURE_COOKIES": "False",
         "PORTAL_VAR_DIR": str(tmp_path),
     }
-    collected = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    collected = manage("collectstatic", "--noinput", env=env)
     assert collected.returncode == 0, collected.stderr
     server = WebServer(env, tmp_path / "web.log")
     base_url = server.url

@@ -11,9 +11,8 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
-from accounts.broker import DatabaseBroker
 from accounts.models import User
-from accounts.queueing import TaskCall, async_task_options, enqueue_together
+from taskqueue.broker import DatabaseBroker
 from tests.factories import signup
 
 
@@ -66,28 +65,6 @@ def test_a_signup_writes_both_tasks_in_one_statement() -> None:
     queue_writes = [query for query in queries if "INSERT INTO django_q_ormq" in query["sql"]]
     assert len(queue_writes) == 1
     assert OrmQ.objects.count() == 2
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("keep_success", [True, False])
-def test_queued_packages_hold_what_django_q2_would_have_queued(keep_success: bool) -> None:
-    """The packages are built here rather than by async_task(); the workers must not see any
-    difference but the task id and time (this fails if a django-q2 upgrade changes them)."""
-    task = TaskCall(
-        "accounts.tasks.record_signup",
-        (1, "api", None),
-        name="ours",
-        group="signup",
-        keep_success=keep_success,
-    )
-    enqueue_together([task])
-    async_task(task.func, *task.args, **async_task_options(task))
-    ours, theirs = queued_tasks()
-    for package in (ours, theirs):
-        assert package.pop("started") is not None
-        assert len(package.pop("id")) == 32
-    assert ours == theirs
-    assert ours.get("save", True) is keep_success
 
 
 def count_new_connections(action: Callable[[], object], times: int) -> int:

@@ -8,9 +8,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django_q.models import OrmQ
 
-from accounts import services
+from accounts import signup as signup_use_case
 from accounts.models import User
-from accounts.services import SignupConflict
+from accounts.signup import SignupConflict
 from tests.factories import STRONG_PASSWORD, signup
 from tests.support import query_plan
 
@@ -65,7 +65,7 @@ def test_a_race_past_the_check_is_caught_by_the_database_as_a_conflict(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     signup("alice")
-    monkeypatch.setattr(services, "reject_taken", lambda user: None)
+    monkeypatch.setattr(signup_use_case, "reject_taken", lambda user: None)
     with pytest.raises(SignupConflict) as conflict:
         signup("ALICE", email="other@example.com")
     assert conflict.value.field == "username"

@@ -8,7 +8,7 @@ from django_q.models import Failure, Success, Task
 from django_q.signals import post_execute
 
 from accounts.models import AuditRecord, EmailDelivery
-from accounts.queueing import enqueue
+from taskqueue.enqueue import enqueue
 from tests.factories import failed_welcome_email, signup
 
 SIGNUP_TASKS = ["accounts.tasks.send_welcome_email", "accounts.tasks.record_signup"]

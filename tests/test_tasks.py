@@ -11,16 +11,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.models import Schedule, Success, Task
 
-from accounts.emails import welcome_message_id
+from accounts.emails.messages import welcome_message_id
+from accounts.emails.outbox import locked_account
 from accounts.models import AuditRecord, EmailDelivery
-from accounts.tasks import (
-    locked_account,
-    prune_task_results,
-    record_signup,
-    send_welcome_email,
-)
+from accounts.tasks import record_signup, send_welcome_email
+from taskqueue.results import prune_task_results
 from tests.factories import signup
-from tests.support import SmtpServer, free_port
+from tests.support import SmtpServer, free_port, needs_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -129,10 +126,9 @@ def test_the_database_refuses_a_second_signup_record() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@needs_postgresql("row locks exist only on PostgreSQL")
 def test_audit_record_is_written_while_the_welcome_email_holds_the_account_lock() -> None:
     """Both tasks of a signup usually run at once; the email's lock must not stall the other."""
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks exist only on PostgreSQL (runs when DATABASE_URL is set, as in CI)")
     user = signup("alice")
     outcome: list[str] = []
 

@@ -4,19 +4,16 @@ Each test drives a real qcluster on the test database and a real SMTP server, an
 lesson's pitfalls: tasks lost on restart, failures that go unseen, a response that waits.
 """
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 
 import pytest
 from django_q.models import Failure, OrmQ, Task
 
-from accounts.emails import welcome_message_id
+from accounts.emails.messages import welcome_message_id
 from accounts.models import EmailDelivery, User
-from tests.conftest import PROJECT_DIR
 from tests.outcomes import post_signup, wait_for_audit_record, wait_for_welcome_email
-from tests.support import QCluster, SmtpServer, wait_for
+from tests.support import QCluster, SmtpServer, manage, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -89,18 +86,12 @@ def test_signup_committed_by_a_process_that_dies_right_after_is_still_processed(
     worker_env: dict[str, str], smtp_server: SmtpServer, start_qcluster: Callable[..., QCluster]
 ) -> None:
     die_after_commit = (
-        "import os; from accounts.services import sign_up; "
+        "import os; from accounts.signup import sign_up; "
         "sign_up(username='alice', email='alice@example.com', password=None, source='api'); "
         "os._exit(137)"
     )
-    died = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", die_after_commit],
-        cwd=PROJECT_DIR,
-        env=worker_env,
-        capture_output=True,
-        timeout=60,
-    )
-    assert died.returncode == 137, died.stderr.decode()
+    died = manage("shell", "-c", die_after_commit, env=worker_env)
+    assert died.returncode == 137, died.stderr
     assert OrmQ.objects.count() == 2
 
     start_qcluster()

@@ -1,14 +1,6 @@
-"""The signup webhook: a signed JSON event POSTed to SIGNUP_WEBHOOK_URL after each signup.
+"""The signup webhook: a signed JSON event POSTed to SIGNUP_WEBHOOK_URL after each signup,
+retried after growing delays on connection errors and 5xx answers."""
 
-Receivers verify it like this (see README, "Webhook"): take the raw body and the
-X-Portal-Timestamp header, compute HMAC-SHA256 over f"{timestamp}.".encode() + body with the
-shared secret, compare with the hex digest after "sha256=" in X-Portal-Signature, and reject
-timestamps older than a few minutes. Idempotency-Key (the event id) identifies redeliveries.
-"""
-
-import hashlib
-import hmac
-import json
 import logging
 import time
 import uuid
@@ -18,20 +10,23 @@ import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_q.models import Schedule
 
 from accounts.models import User, WebhookAttempt, WebhookDelivery
-from accounts.queueing import enqueue
+from taskqueue.context import failures_logged
+from taskqueue.enqueue import enqueue, schedule_once
+from webhooks.events import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    event_body,
+    signature,
+)
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Portal-Signature"
-TIMESTAMP_HEADER = "X-Portal-Timestamp"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
 
 def queue_signup_webhook(user: User) -> None:
-    """Must run inside the signup transaction, like the other signup tasks."""
+    """Must run inside the signup transaction, like the other signup tasks (see sign_up)."""
     if not settings.SIGNUP_WEBHOOK_URL:
         return
     delivery = WebhookDelivery.objects.create(
@@ -41,7 +36,7 @@ def queue_signup_webhook(user: User) -> None:
         url=settings.SIGNUP_WEBHOOK_URL,
     )
     enqueue(
-        "accounts.tasks.deliver_webhook",
+        deliver_webhook,
         delivery.pk,
         1,
         task_name=f"webhook-{user.pk}-1",
@@ -49,36 +44,10 @@ def queue_signup_webhook(user: User) -> None:
     )
 
 
-def event_body(delivery: WebhookDelivery) -> bytes:
-    user = delivery.user
-    event = {
-        "id": str(delivery.event_id),
-        "type": delivery.event_type,
-        "created": delivery.created_at.isoformat(),
-        "data": {
-            "account": {
-                "id": user.pk,
-                "username": user.username,
-                "email": user.email,
-                "created_at": user.date_joined.isoformat(),
-            }
-        },
-    }
-    return json.dumps(event, separators=(",", ":")).encode()
-
-
-def signature(body: bytes, timestamp: int, secret: str) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
-
-
-def signature_is_valid(
-    body: bytes, timestamp: str, received: str, secret: str, tolerance: int = 300
-) -> bool:
-    """What a receiver does; used by the tests."""
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance:
-        return False
-    return hmac.compare_digest(signature(body, int(timestamp), secret), received)
+def deliver_webhook(delivery_id: int, attempt: int) -> str:
+    """The task: make attempt number `attempt` of this delivery."""
+    with failures_logged("deliver_webhook", None):
+        return attempt_delivery(delivery_id, attempt)
 
 
 def attempt_delivery(delivery_id: int, number: int) -> str:
@@ -143,13 +112,12 @@ def conclude(delivery: WebhookDelivery, number: int, status_code: int | None) ->
     if not retryable or number > len(delays):
         return set_status(delivery, WebhookDelivery.Status.FAILED)
     next_run = timezone.now() + timedelta(seconds=delays[number - 1])
-    Schedule.objects.create(
+    schedule_once(
+        deliver_webhook,
+        delivery.pk,
+        number + 1,
         name=f"webhook-{delivery.event_id}-{number + 1}",
-        func="accounts.tasks.deliver_webhook",
-        args=repr((delivery.pk, number + 1)),
-        schedule_type=Schedule.ONCE,
-        repeats=-1,
-        next_run=next_run,
+        at=next_run,
     )
     return f"retry {number + 1} at {next_run.isoformat()}"
 

@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from accounts.queueing import TaskCall, enqueue_together
-from accounts.webhooks import queue_signup_webhook
+from accounts.tasks import record_signup, send_welcome_email
+from taskqueue.enqueue import TaskCall, enqueue_together
+from webhooks.delivery import queue_signup_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -26,17 +27,30 @@ class SignupConflict(Exception):
 
 
 def sign_up(
-    *, username: str, email: str, password: str | None, source: str, ip_address: str | None = None
+    *,
+    username: str,
+    email: str,
+    password: str | None,
+    source: str,
+    ip_address: str | None = None,
+    password_confirmation: str | None = None,
 ) -> User:
-    """Create an account and queue its welcome email and audit record, atomically.
+    """Create an account and queue its welcome email, its audit record and, when
+    SIGNUP_WEBHOOK_URL is set, its webhook event, atomically.
 
     With django-q2's ORM broker the queue is a table in the same database, so the account row and
-    both task rows commit together: a signup that rolls back queues nothing, and one that commits
+    the task rows commit together: a signup that rolls back queues nothing, and one that commits
     has its tasks queued even if this process dies right after the commit. A ``password`` of None
-    creates an account with an unusable password. Raises ValidationError (a dict keyed by field)
-    or SignupConflict.
+    creates an account with an unusable password; a ``password_confirmation`` (the form's) must
+    match it. Raises ValidationError (a dict keyed by field, every problem at once) or
+    SignupConflict.
     """
-    user = build_account(username=username, email=email, password=password)
+    user = build_account(
+        username=username,
+        email=email,
+        password=password,
+        password_confirmation=password_confirmation,
+    )
     reject_taken(user)
     try:
         with transaction.atomic():
@@ -49,9 +63,16 @@ def sign_up(
     return user
 
 
-def build_account(*, username: str, email: str, password: str | None) -> User:
+def build_account(
+    *, username: str, email: str, password: str | None, password_confirmation: str | None = None
+) -> User:
     """Validate, then hash the password here, outside any transaction."""
-    user = validate_account(username=username, email=email, password=password)
+    user = validate_account(
+        username=username,
+        email=email,
+        password=password,
+        password_confirmation=password_confirmation,
+    )
     if password is None:
         user.set_unusable_password()
     else:
@@ -59,7 +80,9 @@ def build_account(*, username: str, email: str, password: str | None) -> User:
     return user
 
 
-def validate_account(*, username: str, email: str, password: str | None) -> User:
+def validate_account(
+    *, username: str, email: str, password: str | None, password_confirmation: str | None
+) -> User:
     """The unsaved account with normalised fields; raises ValidationError keyed by field."""
     user = User(
         username=User.normalize_username(username), email=User.objects.normalize_email(email)
@@ -69,8 +92,17 @@ def validate_account(*, username: str, email: str, password: str | None) -> User
         "email": lambda: validate_model_field(user, "email"),
     }
     if password is not None:
-        checks["password"] = lambda: password_validation.validate_password(password, user)
-    raw_values = {"username": username, "email": email, "password": password or ""}
+        checks["password"] = lambda: validate_password(password, user)
+    if password_confirmation is not None:
+        checks["password_confirmation"] = lambda: confirm_password(
+            password or "", password_confirmation
+        )
+    raw_values = {
+        "username": username,
+        "email": email,
+        "password": password or "",
+        "password_confirmation": password_confirmation or "",
+    }
     errors: dict[str, list[ValidationError]] = {}
     for field, check in checks.items():
         try:
@@ -89,6 +121,19 @@ def validate_model_field(user: User, name: str) -> None:
     if not value:
         raise ValidationError("This field is required.", code="required")
     user._meta.get_field(name).run_validators(value)
+
+
+def validate_password(password: str, user: User) -> None:
+    if not password:
+        raise ValidationError("This field is required.", code="required")
+    password_validation.validate_password(password, user)
+
+
+def confirm_password(password: str, confirmation: str) -> None:
+    if not confirmation:
+        raise ValidationError("This field is required.", code="required")
+    if confirmation != password:
+        raise ValidationError("The two passwords do not match.", code="password_mismatch")
 
 
 def reject_control_characters(value: str) -> None:
@@ -119,14 +164,14 @@ def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> No
     enqueue_together(
         [
             TaskCall(
-                "accounts.tasks.send_welcome_email",
+                send_welcome_email,
                 (user.pk,),
                 name=f"welcome-email-{user.pk}",
                 group="signup",
                 keep_success=False,
             ),
             TaskCall(
-                "accounts.tasks.record_signup",
+                record_signup,
                 (user.pk, source, ip_address),
                 name=f"record-signup-{user.pk}",
                 group="signup",

@@ -1,7 +1,7 @@
 """django-q2's ORM broker with its busiest statements written out, one SQL statement each.
 
 The queue is the django_q_ormq table, as with django-q2's own ORM broker, and every other
-operation is inherited. What changes (measured in README, "Performance"):
+operation is inherited. What changes (measured in bench/README.md):
 - enqueue: one INSERT for all the tasks a transaction queues (enqueue_many: a signup queues two),
   instead of one model save each, which compiles the same INSERT on every call.
 - dequeue: one UPDATE … RETURNING claims up to `bulk` tasks, instead of a SELECT followed by one

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_q.models import Failure
 
-from accounts.requeue import requeue_failed_tasks
+from taskqueue.requeue import requeue_failures
 
 
 class Command(BaseCommand):
@@ -22,5 +22,5 @@ class Command(BaseCommand):
         missing = set(names) - set(failures.values_list("name", flat=True))
         if missing:
             raise CommandError(f"No failed task named: {', '.join(sorted(missing))}")
-        count = requeue_failed_tasks(failures)
+        count = requeue_failures(failures)
         self.stdout.write(f"Re-queued {count} failed task(s).")

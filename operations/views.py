@@ -6,10 +6,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_q.models import Failure
 
-from accounts.monitoring import queue_status, readiness_report
-from accounts.requeue import requeue_failed_tasks
+from operations.readiness import readiness_report
+from taskqueue.requeue import requeue_failed
+from taskqueue.status import queue_status
 
 
 @require_GET
@@ -35,7 +35,6 @@ def status_page(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_POST
 def requeue(request: HttpRequest) -> HttpResponse:
-    ids = request.POST.getlist("failure")
-    count = requeue_failed_tasks(Failure.objects.filter(id__in=ids))
+    count = requeue_failed(request.POST.getlist("failure"))
     messages.success(request, f"Re-queued {count} failed task(s).")
     return redirect("operations:status")

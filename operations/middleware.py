@@ -12,7 +12,7 @@ class DatabaseUnavailableMiddleware:
     """Answer the pages with a 503 page when the database cannot be reached, not a bare 500.
 
     The signup transaction never committed in that case, so nothing was written or queued.
-    The JSON API answers the same situation itself (accounts.api.database_unavailable).
+    The JSON API answers the same situation itself (portal.api.database_unavailable).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

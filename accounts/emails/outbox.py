@@ -1,0 +1,97 @@
+"""Which email an account gets, handed to the mail server at most once.
+
+Tasks are delivered at least once, so each email is recorded (EmailDelivery, unique per
+Message-ID) and a redelivered task finds the record and sends nothing.
+"""
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, connection, transaction
+
+from accounts.emails import messages, smtp
+from accounts.models import EmailDelivery, User
+from accounts.transactions import savepoint_if_in_transaction
+
+logger = logging.getLogger(__name__)
+
+MessageFor = Callable[[User], EmailMultiAlternatives | None]
+
+
+def send_welcome(user_id: int) -> str:
+    """With a link to set a password when the account was created without one."""
+    return send_once("welcome email", user_id, EmailDelivery.Kind.WELCOME, messages.welcome_email)
+
+
+def send_verification(user_id: int, request_id: str) -> str:
+    """Only while the address is not verified yet."""
+
+    def message_for(user: User) -> EmailMultiAlternatives | None:
+        return None if user.is_email_verified else messages.verification_email(user, request_id)
+
+    return send_once("verification email", user_id, EmailDelivery.Kind.VERIFICATION, message_for)
+
+
+def send_password_reset(user_id: int, request_id: str) -> str:
+    return send_once(
+        "password reset email",
+        user_id,
+        EmailDelivery.Kind.PASSWORD_RESET,
+        lambda user: messages.password_reset_email(user, request_id),
+    )
+
+
+def send_once(what: str, user_id: int, kind: str, message_for: MessageFor) -> str:
+    """Send the email `message_for` makes, unless one with its Message-ID was already sent.
+
+    Where the database has row locks (PostgreSQL), the account's row stays locked while the
+    email is handed over, so a concurrent second delivery of the task waits and then sees the
+    first one's EmailDelivery row. The lock is FOR NO KEY UPDATE, which does not block rows that
+    merely reference the account, such as the audit record written at the same time. SQLite has
+    only a database-wide write lock, which must not be held for an SMTP conversation: there the
+    check and the record bracket the send instead.
+    `message_for` returns None when the email is no longer wanted.
+    """
+    with account_lock_scope():
+        user = locked_account(user_id)
+        if user is None:
+            logger.warning("%s skipped: account %s no longer exists", what, user_id)
+            return "account deleted"
+        message = message_for(user)
+        if message is None:
+            logger.info("%s skipped for account %s: no longer needed", what, user_id)
+            return "not needed"
+        message_id = message.extra_headers["Message-ID"]
+        if EmailDelivery.objects.filter(message_id=message_id).exists():
+            logger.info("%s for account %s already sent as %s", what, user_id, message_id)
+            return "already sent"
+        smtp.send(message)
+        record_delivery(user, kind, message_id)
+    logger.info("%s for account %s sent as %s", what, user_id, message_id)
+    return f"sent {message_id}"
+
+
+def account_lock_scope() -> AbstractContextManager[object]:
+    return transaction.atomic() if connection.features.has_select_for_update else nullcontext()
+
+
+def locked_account(user_id: int) -> User | None:
+    accounts = User.objects.filter(pk=user_id)
+    if connection.features.has_select_for_update:
+        accounts = accounts.select_for_update(no_key=True)
+    return accounts.first()
+
+
+def record_delivery(user: User, kind: str, message_id: str) -> None:
+    """Where the account is locked (PostgreSQL) no other delivery can have recorded this email
+    meanwhile. Without row locks one can, and the unique Message-ID turns it away."""
+    if connection.features.has_select_for_update:
+        EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+        return
+    try:
+        with savepoint_if_in_transaction():
+            EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+    except IntegrityError:
+        logger.warning("%s to account %s was sent twice (same Message-ID)", message_id, user.pk)

@@ -1,0 +1,73 @@
+"""/readyz: can this deployment take signups and get their work done?"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from taskqueue.status import clusters_reporting, oldest_queued_age
+
+
+@dataclass
+class Check:
+    ok: bool
+    detail: str
+
+
+def readiness() -> dict[str, Check]:
+    """Each check is independent: one failing does not hide the others."""
+    checks: dict[str, Check] = {}
+    for name, check in [
+        ("database", check_database),
+        ("migrations", check_migrations),
+        ("queue", check_queue_age),
+        ("workers", check_workers),
+    ]:
+        try:
+            checks[name] = check()
+        except Exception as exc:  # a readiness probe reports failures, it does not raise them
+            checks[name] = Check(False, f"{type(exc).__name__}: {exc}")
+    return checks
+
+
+def readiness_report() -> tuple[bool, dict[str, Any]]:
+    checks = readiness()
+    ready = all(check.ok for check in checks.values())
+    report = {
+        "status": "ok" if ready else "fail",
+        "checks": {k: asdict(v) for k, v in checks.items()},
+    }
+    return ready, report
+
+
+def check_database() -> Check:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return Check(True, connection.vendor)
+
+
+def check_migrations() -> Check:
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        return Check(False, f"{len(pending)} migration(s) not applied")
+    return Check(True, "all applied")
+
+
+def check_queue_age() -> Check:
+    age = oldest_queued_age()
+    limit = settings.READY_MAX_QUEUE_AGE
+    if age is None:
+        return Check(True, "queue empty")
+    if age > limit:
+        return Check(False, f"oldest queued task waits {age:.0f}s (limit {limit}s)")
+    return Check(True, f"oldest queued task waits {age:.0f}s")
+
+
+def check_workers() -> Check:
+    clusters = clusters_reporting()
+    if not clusters:
+        return Check(False, "no worker cluster reported in the last few seconds")
+    return Check(True, f"{len(clusters)} cluster(s) reporting")

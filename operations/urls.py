@@ -1,0 +1,12 @@
+from django.urls import path
+
+from operations import views
+
+app_name = "operations"
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("staff/status/", views.status_page, name="status"),
+    path("staff/status/requeue/", views.requeue, name="requeue"),
+]

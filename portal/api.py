@@ -1,0 +1,101 @@
+"""The JSON API, mounted at /api/: one NinjaAPI, the routers of the apps, and one error shape
+for every answer that is not a success: a code, a message, and the fields at fault."""
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import HttpError
+from ninja.errors import ValidationError as SchemaValidationError
+
+from accounts.api import router as accounts_router
+from accounts.signup import SignupConflict
+from accounts.throttle import TooManyRequests
+from operations.api import router as operations_router
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Signup Portal API",
+    version="1.0.0",
+    description="Create accounts; the welcome email and the audit record follow after the answer.",
+    urls_namespace="api",
+)
+api.add_router("", accounts_router)
+api.add_router("", operations_router)
+
+
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, errors: list[dict] | None = None
+) -> HttpResponse:
+    errors = errors or []
+    fields = {error["field"] for error in errors}
+    field = fields.pop() if len(fields) == 1 else None
+    body = {"code": code, "message": message, "field": field, "errors": errors}
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(SchemaValidationError)
+def schema_invalid(request: HttpRequest, exc: SchemaValidationError) -> HttpResponse:
+    errors = [
+        {
+            "field": field_name(error["loc"]),
+            "code": "required" if error["type"] == "missing" else error["type"],
+            "message": error["msg"],
+        }
+        for error in exc.errors
+    ]
+    return error_response(request, 422, "invalid", "The request has invalid fields.", errors)
+
+
+def field_name(location: tuple | list) -> str:
+    """('body', 'payload', 'email') -> 'email'; the whole body when no field is named."""
+    names = [str(part) for part in location[2:]]
+    return ".".join(names) or "body"
+
+
+@api.exception_handler(ValidationError)
+def account_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": field, "code": error.code or "invalid", "message": " ".join(error.messages)}
+        for field, field_errors in exc.error_dict.items()
+        for error in field_errors
+    ]
+    return error_response(request, 422, "invalid", "The request has invalid fields.", errors)
+
+
+@api.exception_handler(SignupConflict)
+def account_conflict(request: HttpRequest, exc: SignupConflict) -> HttpResponse:
+    errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
+    return error_response(request, 409, exc.code, exc.message, errors)
+
+
+@api.exception_handler(TooManyRequests)
+def too_many_requests(request: HttpRequest, exc: TooManyRequests) -> HttpResponse:
+    response = error_response(request, 429, "rate_limited", str(exc))
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        return error_response(request, 400, "malformed_json", "The request body is not valid JSON.")
+    codes = {401: "not_authenticated", 403: "forbidden"}
+    return error_response(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(request, 413, "body_too_large", "The request body is too large.")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Nothing was committed, so nothing was written or queued: the client can retry."""
+    logger.error("database unavailable during %s %s: %s", request.method, request.path, exc)
+    message = "The service is temporarily unavailable. Nothing was saved; please retry shortly."
+    return error_response(request, 503, "database_unavailable", message)

@@ -1,0 +1,34 @@
+"""What a worker's log lines say about the task they come from."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.dispatch import receiver
+from django_q.signals import post_execute_in_worker, pre_execute
+
+from operations.log import current_task
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(pre_execute)
+def enter_task(sender: str, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """Every line the task logs names it (operations.log.TaskContextFilter)."""
+    current_task.set(f"{task.get('name')} ({task.get('id')})")
+
+
+@receiver(post_execute_in_worker)
+def leave_task(sender: str, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    current_task.set("-")
+
+
+@contextmanager
+def failures_logged(task: str, account_id: int | None) -> Iterator[None]:
+    """Log a failure with the account id, then let django-q2 record it as a failed attempt."""
+    try:
+        yield
+    except Exception:
+        logger.exception("%s failed for account %s", task, account_id)
+        raise

@@ -1,0 +1,40 @@
+"""Putting failed tasks back on the queue, for operators (admin, status page, command)."""
+
+import logging
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django_q.models import Failure
+
+from taskqueue.enqueue import TaskCall, enqueue_together
+
+logger = logging.getLogger(__name__)
+
+
+def requeue_failed(ids: Iterable[str]) -> int:
+    """Re-queue the failed tasks with these ids; returns how many there were."""
+    return requeue_failures(Failure.objects.filter(id__in=list(ids)))
+
+
+def requeue_failures(failures: QuerySet[Failure]) -> int:
+    """Queue each failed task again under its own name, and drop its failure record.
+
+    Both happen in one transaction with the database broker, so a task is never queued twice
+    nor lost. The tasks guard their own effects, so re-queueing one that did its work is harmless.
+    """
+    count = 0
+    with transaction.atomic():
+        for failure in failures.select_for_update():
+            call = TaskCall(
+                failure.func,
+                tuple(failure.args or ()),
+                failure.name,
+                failure.group,
+                failure.kwargs or {},
+            )
+            enqueue_together([call])
+            logger.info("re-queued failed task %s (%s)", failure.name, failure.id)
+            failure.delete()
+            count += 1
+    return count

@@ -1,0 +1,42 @@
+"""django-q2's record of task results: failures settled when a retry succeeds, old ones pruned."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+from django.dispatch import receiver
+from django.utils import timezone
+from django_q.models import Success, Task
+from django_q.signals import post_execute
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(post_execute)
+def settle_earlier_failure(sender: str, task: dict[str, Any], **kwargs: Any) -> None:
+    """Runs in the monitor after each result. django-q2 turns the failure record of a task into
+    a success when a later attempt succeeds, but only for tasks whose results it saves; for the
+    others (TaskCall.keep_success) this does it, so that a task that failed once and then
+    succeeded is not listed among the failures (nor re-queued from there)."""
+    if task.get("save", True) or not task["success"]:
+        return
+    Task.objects.filter(id=task["id"], success=False).update(
+        success=True,
+        stopped=task["stopped"],
+        result=task["result"],
+        attempt_count=F("attempt_count") + 1,
+    )
+
+
+def prune_task_results() -> str:
+    """Delete successful task results older than TASK_RESULT_RETENTION_HOURS; keep failures.
+
+    Scheduled hourly (`prune-task-results`), instead of django-q2's save_limit, which prunes on
+    every saved result under a lock on all results and so throttles the whole cluster.
+    """
+    cutoff = timezone.now() - timedelta(hours=settings.TASK_RESULT_RETENTION_HOURS)
+    deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
+    logger.info("pruned %s task results older than %s", deleted, cutoff.isoformat())
+    return f"pruned {deleted}"

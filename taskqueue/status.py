@@ -1,0 +1,97 @@
+"""The state of the task queue, read from django-q2's tables and its cluster reports."""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.models import Failure, OrmQ, Task
+from django_q.status import Stat
+
+from taskqueue.enqueue import TaskFunction, task_path
+
+SuccessCounter = Callable[[datetime], int]
+
+# Tasks whose successes django-q2 does not save (TaskCall.keep_success): their effects, one row
+# each, are counted instead.
+success_counters: dict[str, SuccessCounter] = {}
+
+
+def count_successes_by_effect(func: TaskFunction, counter: SuccessCounter) -> None:
+    """`counter(since)` tells how many runs of `func` succeeded since then."""
+    success_counters[task_path(func)] = counter
+
+
+def oldest_queued_age() -> float | None:
+    """Seconds the oldest task ready to run has waited (database broker; None for others or
+    an empty queue)."""
+    if not settings.Q_BROKER_IS_DATABASE:
+        return None
+    now = timezone.now()
+    oldest = OrmQ.objects.filter(lock__lte=now).aggregate(oldest=Min("lock"))["oldest"]
+    return (now - oldest).total_seconds() if oldest else None
+
+
+def clusters_reporting() -> list[Stat]:
+    """The qcluster processes that reported in the last few seconds."""
+    return Stat.get_all(get_broker())
+
+
+def results_since(since: datetime) -> list[dict[str, Any]]:
+    """Per task function: how many runs succeeded and failed since `since`."""
+    saved = (
+        Task.objects.filter(stopped__gte=since)
+        .values("func")
+        .annotate(
+            succeeded=Count("id", filter=Q(success=True)),
+            failed=Count("id", filter=Q(success=False)),
+        )
+    )
+    rows = {row["func"]: row for row in saved}
+    for func, count_effects in success_counters.items():
+        row = rows.setdefault(func, {"func": func, "succeeded": 0, "failed": 0})
+        row["succeeded"] = count_effects(since)
+    return sorted(
+        (row for row in rows.values() if row["succeeded"] or row["failed"]),
+        key=lambda row: row["func"],
+    )
+
+
+def queue_status() -> dict[str, Any]:
+    """Queue depth and age, the last hour's results per task, recent failures, clusters."""
+    broker = get_broker()
+    hour_ago = timezone.now() - timedelta(hours=1)
+    return {
+        "queue": {
+            "depth": broker.queue_size(),
+            "in_progress": broker.lock_size() if settings.Q_BROKER_IS_DATABASE else None,
+            "oldest_age_seconds": oldest_queued_age(),
+        },
+        "last_hour": results_since(hour_ago),
+        "recent_failures": [
+            {
+                "id": failure.id,
+                "name": failure.name,
+                "func": failure.func,
+                "attempts": failure.attempt_count,
+                "stopped": failure.stopped.isoformat(),
+                "error": str(failure.result)[:300],
+            }
+            for failure in Failure.objects.order_by("-stopped")[:20]
+        ],
+        "clusters": [
+            {
+                "id": str(stat.cluster_id),
+                "host": stat.host,
+                "status": str(stat.status),
+                "workers": len(stat.workers),
+                "reincarnations": stat.reincarnations,
+                "started": stat.tob.isoformat() if stat.tob else None,
+                "uptime_seconds": int(stat.uptime()),
+            }
+            for stat in Stat.get_all(broker)
+        ],
+    }

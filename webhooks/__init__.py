@@ -1,0 +1,1 @@
+"""The signup webhook: events (body, signature) and their delivery with retries."""
