@@ -43,6 +43,12 @@ def test_signup_queues_the_welcome_email_and_the_audit_record(client: Client) ->
     assert OrmQ.objects.count() == 2
 
 
+def test_the_signup_request_does_not_send_email_itself(client: Client, mailoutbox: list) -> None:
+    response = signup_request(client, {"username": "alice", "email": "alice@example.com"})
+    assert response.status_code == 201
+    assert mailoutbox == []
+
+
 def test_taken_username_answers_409_with_code_and_field(client: Client) -> None:
     signup("alice")
     response = signup_request(client, {"username": "Alice", "email": "new@example.com"})
