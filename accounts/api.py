@@ -3,9 +3,8 @@
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from accounts.emails.requests import request_account_email
+from accounts.emails.requests import EmailKind, request_account_email
 from accounts.http import client_ip
-from accounts.models import EmailRequest
 from accounts.signup import sign_up
 from portal.schemas import ErrorOut
 
@@ -35,11 +34,19 @@ class MessageOut(Schema):
     message: str
 
 
-ERROR_RESPONSES = {400: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+ERROR_RESPONSES = {
+    400: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    415: ErrorOut,
+    422: ErrorOut,
+    503: ErrorOut,
+}
 EMAIL_REQUEST_RESPONSES = {
     202: MessageOut,
     400: ErrorOut,
     413: ErrorOut,
+    415: ErrorOut,
     422: ErrorOut,
     429: ErrorOut,
     503: ErrorOut,
@@ -71,9 +78,7 @@ def create_signup(request: HttpRequest, payload: SignupIn) -> Status:
 def request_verification_email(request: HttpRequest, payload: EmailIn) -> Status:
     """Send a new verification link. The answer is the same whether or not the address has an
     account; at most a few requests per address and per client each hour."""
-    request_account_email(
-        EmailRequest.Kind.VERIFICATION, payload.email, ip_address=client_ip(request)
-    )
+    request_account_email(EmailKind.VERIFICATION, payload.email, ip_address=client_ip(request))
     return Status(202, {"message": VERIFICATION_REQUESTED})
 
 
@@ -81,7 +86,5 @@ def request_verification_email(request: HttpRequest, payload: EmailIn) -> Status
 def request_password_reset(request: HttpRequest, payload: EmailIn) -> Status:
     """Send a link to choose a new password. The answer never reveals whether the address has
     an account; at most a few requests per address and per client each hour."""
-    request_account_email(
-        EmailRequest.Kind.PASSWORD_RESET, payload.email, ip_address=client_ip(request)
-    )
+    request_account_email(EmailKind.PASSWORD_RESET, payload.email, ip_address=client_ip(request))
     return Status(202, {"message": RESET_REQUESTED})

@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -57,4 +58,19 @@ def record_failed_login(
         username=username,
         source="web",
         ip_address=client_ip(request) if request else None,
+    )
+
+
+@receiver(user_locked_out)
+def record_lockout(
+    sender: str, request: HttpRequest, username: str, ip_address: str, **kwargs: Any
+) -> None:
+    """`username` is the key failures are counted under (accounts.identity.login_username)."""
+    user = User.objects.filter(username_key=username).first() if username else None
+    queue_audit_event(
+        AuditRecord.Action.LOGIN_LOCKED_OUT,
+        user=user,
+        username=username or "",
+        source="web",
+        ip_address=ip_address,
     )

@@ -4,9 +4,8 @@ from django import forms
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
 
-from accounts.emails.requests import request_account_email
+from accounts.emails.requests import EmailKind, request_account_email
 from accounts.http import client_ip
-from accounts.models import EmailRequest
 
 
 def required_input(widget: type[forms.Widget], **attrs: str) -> forms.Widget:
@@ -54,7 +53,7 @@ class QueuedPasswordResetForm(PasswordResetForm):
 
     def save(self, *, request: HttpRequest | None = None, **kwargs: Any) -> None:  # type: ignore[override]
         request_account_email(
-            EmailRequest.Kind.PASSWORD_RESET,
+            EmailKind.PASSWORD_RESET,
             self.cleaned_data["email"],
             ip_address=client_ip(request) if request else None,
         )

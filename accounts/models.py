@@ -1,8 +1,12 @@
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
+
+from accounts.identity import username_key
 
 
 def same_lower_case(field: str, value: str) -> Exact:
@@ -16,8 +20,8 @@ def same_lower_case(field: str, value: str) -> Exact:
 
 class AccountManager(UserManager):
     def with_username(self, username: str) -> QuerySet["User"]:
-        """Accounts whose username equals `username`, ignoring letter case (one at most)."""
-        return self.filter(same_lower_case("username", username))
+        """Accounts whose username is `username` in any letter case of any script (one at most)."""
+        return self.filter(username_key=username_key(username))
 
     def with_email(self, email: str) -> QuerySet["User"]:
         """Accounts whose email equals `email`, ignoring letter case (one at most)."""
@@ -31,7 +35,15 @@ class AccountManager(UserManager):
 class User(AbstractUser):
     """The portal's account: username and email are each unique regardless of letter case."""
 
-    email = models.EmailField("email address", max_length=254)
+    email = models.EmailField(
+        "email address", max_length=254, help_text="In canonical form (accounts.identity)."
+    )
+    username_key = models.CharField(
+        max_length=150,
+        unique=True,
+        editable=False,
+        help_text="The username in the form that compares equal in any letter case.",
+    )
     email_verified_at = models.DateTimeField("email verified", null=True, blank=True)
 
     objects = AccountManager()
@@ -40,10 +52,16 @@ class User(AbstractUser):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
             models.CheckConstraint(condition=~Q(email=""), name="accounts_user_email_not_empty"),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.username_key = username_key(self.username)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "username_key"}
+        super().save(*args, **kwargs)
 
     @property
     def is_email_verified(self) -> bool:
@@ -58,6 +76,7 @@ class AuditRecord(models.Model):
         EMAIL_VERIFIED = "email_verified", "Verified the email address"
         LOGIN = "login", "Logged in"
         LOGIN_FAILED = "login_failed", "Failed to log in"
+        LOGIN_LOCKED_OUT = "login_locked_out", "Locked out after failed log-ins"
 
     event_id = models.UUIDField(
         unique=True, null=True, blank=True, help_text="Makes a redelivered task write nothing."
@@ -117,31 +136,6 @@ class EmailDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} email to user {self.user_id}"
-
-
-class EmailRequest(models.Model):
-    """A request for an email (new verification link, password reset), kept to limit floods.
-
-    Recorded for any address, with or without an account, so the limit reveals nothing.
-    """
-
-    class Kind(models.TextChoices):
-        VERIFICATION = "verification", "Email verification"
-        PASSWORD_RESET = "password_reset", "Password reset"
-
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    email = models.CharField(max_length=254, help_text="Lower-cased, as requested.")
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    requested_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["email", "requested_at"]),
-            models.Index(fields=["ip_address", "requested_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} for {self.email} at {self.requested_at:%Y-%m-%d %H:%M}"
 
 
 class WebhookDelivery(models.Model):

@@ -1,32 +1,43 @@
-"""Limits on requests that send email, so that nobody can flood an inbox through the portal."""
+"""The portal's limits: on signups per client, and on emails a person can ask for."""
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
-from accounts.models import EmailRequest
+from throttling.limits import Limit
 
-WINDOW = timedelta(hours=1)
-
-
-class TooManyRequests(Exception):
-    def __init__(self) -> None:
-        self.retry_after = int(WINDOW.total_seconds())
-        super().__init__("Too many requests for this address. Please try again in an hour.")
+HOUR = timedelta(hours=1)
+TRY_LATER = "Too many requests from your network. Please try again later."
 
 
-def record_email_request(kind: str, email: str, ip_address: str | None) -> None:
-    """Record the request, or raise TooManyRequests when the address or client is over its limit.
+def limit_signups(ip_address: str | None) -> None:
+    """Raises RateLimited past SIGNUPS_PER_CLIENT_HOURLY: each signup costs a hash and an email."""
+    if ip_address:
+        Limit("signup-client", settings.SIGNUPS_PER_CLIENT_HOURLY, HOUR).hit(
+            ip_address, message=TRY_LATER
+        )
 
-    Counted per address whether or not an account has it, so the answer reveals nothing.
+
+def limit_email_requests(kind: str, email: str, ip_address: str | None) -> bool:
+    """Whether to send the email a person asked for; raises RateLimited when the client is over
+    its limits (per client, per client and address).
+
+    An address gets at most one such email per EMAIL_REQUEST_COOLDOWN, whoever asks: a request
+    inside it sends nothing but is answered the same, so that no stranger can lock the owner
+    of an address out of their own resets, and the answers reveal nothing.
     """
-    since = timezone.now() - WINDOW
-    recent = EmailRequest.objects.filter(requested_at__gte=since)
-    if recent.filter(email=email.lower()).count() >= settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY:
-        raise TooManyRequests
-    if ip_address and (
-        recent.filter(ip_address=ip_address).count() >= settings.EMAIL_REQUESTS_PER_CLIENT_HOURLY
-    ):
-        raise TooManyRequests
-    EmailRequest.objects.create(kind=kind, email=email.lower(), ip_address=ip_address)
+    address = email.lower()
+    if ip_address:
+        Limit("email-client", settings.EMAIL_REQUESTS_PER_CLIENT_HOURLY, HOUR).hit(
+            ip_address, message=TRY_LATER
+        )
+        Limit("email-client-address", settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY, HOUR).hit(
+            ip_address,
+            address,
+            message="Too many requests for this address. Please try again in an hour.",
+        )
+    cooldown = Limit("email-address", 1, timedelta(seconds=settings.EMAIL_REQUEST_COOLDOWN))
+    if cooldown.reached(kind, address):
+        return False
+    cooldown.hit(kind, address, message="")
+    return True

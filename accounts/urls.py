@@ -13,13 +13,7 @@ urlpatterns = [
     path("verify-email/<uidb64>/<token>/", views.verify_email_link, name="verify-email"),
     path("verify-email/resend/", views.resend_verification, name="resend-verification"),
     path("verify-email/sent/", views.verification_sent, name="verification-sent"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="registration/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path(

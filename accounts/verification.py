@@ -10,6 +10,19 @@ from accounts.models import AuditRecord, User
 from accounts.tokens import email_verification_token, user_from_uid
 
 
+def link_made_for(user: User, token: str) -> bool:
+    """Links are made while the address waits for verification; a used one still checks out
+    against that state, so that it can say "already verified"."""
+    return email_verification_token.check_token(copy(user, email_verified_at=None), token)
+
+
+def copy(user: User, **changes: object) -> User:
+    clone = User(**{field.attname: getattr(user, field.attname) for field in User._meta.fields})
+    for name, value in changes.items():
+        setattr(clone, name, value)
+    return clone
+
+
 class Verification(enum.Enum):
     VERIFIED = "verified"
     ALREADY_VERIFIED = "already_verified"
@@ -17,13 +30,13 @@ class Verification(enum.Enum):
 
 
 def verify_email(uidb64: str, token: str, *, ip_address: str | None) -> Verification:
+    """The token is checked first, so that a wrong one answers the same for every account: the
+    link reveals nothing about an account it was not made for."""
     user = user_from_uid(uidb64)
-    if user is None:
+    if user is None or not link_made_for(user, token):
         return Verification.INVALID
     if user.is_email_verified:
         return Verification.ALREADY_VERIFIED
-    if not email_verification_token.check_token(user, token):
-        return Verification.INVALID
     with transaction.atomic():
         updated = User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(
             email_verified_at=timezone.now()

@@ -1,18 +1,20 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.emails.requests import request_account_email
+from accounts.emails.requests import EmailKind, request_account_email
 from accounts.forms import EmailForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
-from accounts.models import EmailRequest
 from accounts.signup import SignupConflict, sign_up
-from accounts.throttle import TooManyRequests
 from accounts.verification import Verification, verify_email
+from throttling.limits import RateLimited
 
 SIGNED_UP_SESSION_KEY = "signed_up"
 
@@ -38,6 +40,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc)
         except SignupConflict as exc:
             form.add_error(exc.field, ValidationError(exc.message, code=exc.code))
+        except RateLimited as exc:
+            form.add_error(None, str(exc))
+            return render_limited(request, "accounts/signup.html", {"form": form}, exc)
         else:
             request.session[SIGNED_UP_SESSION_KEY] = {
                 "username": user.username,
@@ -70,26 +75,54 @@ def verify_email_link(request: HttpRequest, uidb64: str, token: str) -> HttpResp
 @require_http_methods(["GET", "POST"])
 def resend_verification(request: HttpRequest) -> HttpResponse:
     form = EmailForm(request.POST if request.method == "POST" else None)
-    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             request_account_email(
-                EmailRequest.Kind.VERIFICATION,
+                EmailKind.VERIFICATION,
                 form.cleaned_data["email"],
                 ip_address=client_ip(request),
             )
-        except TooManyRequests as exc:
+        except RateLimited as exc:
             form.add_error("email", str(exc))
-            status = 429
-        else:
-            return redirect("accounts:verification-sent")
-    if form.errors and status == 200:
-        status = 400
+            return render_limited(request, "accounts/resend_verification.html", {"form": form}, exc)
+        return redirect("accounts:verification-sent")
+    status = 400 if form.errors else 200
     return render(request, "accounts/resend_verification.html", {"form": form}, status=status)
 
 
 def verification_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/verification_sent.html")
+
+
+def render_limited(
+    request: HttpRequest, template: str, context: dict[str, object], exc: RateLimited
+) -> HttpResponse:
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def locked_out(
+    request: HttpRequest, response: HttpResponse | None, credentials: dict[str, str] | None
+) -> HttpResponse:
+    """What django-axes answers while log-ins for a username or from a client are refused."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME * 60))
+    page = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+    page["Retry-After"] = str(minutes * 60)
+    return page
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def get_success_url(self) -> str:
+        """Never back to the log-in page itself (`?next=/login/`): a person already logged in
+        would be sent round in a loop, which Django answers with a 500."""
+        url = super().get_success_url()
+        if urlsplit(url).path == self.request.path:
+            return resolve_url(settings.LOGIN_REDIRECT_URL)
+        return url
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -100,9 +133,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form: QueuedPasswordResetForm) -> HttpResponse:
         try:
             return super().form_valid(form)
-        except TooManyRequests as exc:
+        except RateLimited as exc:
             form.add_error("email", str(exc))
-            return self.render_to_response(self.get_context_data(form=form), status=429)
+            response = self.render_to_response(self.get_context_data(form=form), status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

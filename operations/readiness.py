@@ -1,5 +1,6 @@
 """/readyz: can this deployment take signups and get their work done?"""
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -8,6 +9,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from taskqueue.status import clusters_reporting, oldest_queued_age
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,8 +30,9 @@ def readiness() -> dict[str, Check]:
     ]:
         try:
             checks[name] = check()
-        except Exception as exc:  # a readiness probe reports failures, it does not raise them
-            checks[name] = Check(False, f"{type(exc).__name__}: {exc}")
+        except Exception:  # a readiness probe reports failures, it does not raise them
+            logger.exception("readiness check %s failed", name)
+            checks[name] = Check(False, "failed (the error is in the logs)")
     return checks
 
 

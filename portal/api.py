@@ -12,8 +12,8 @@ from ninja.errors import ValidationError as SchemaValidationError
 
 from accounts.api import router as accounts_router
 from accounts.signup import SignupConflict
-from accounts.throttle import TooManyRequests
 from operations.api import router as operations_router
+from throttling.limits import RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ def account_conflict(request: HttpRequest, exc: SignupConflict) -> HttpResponse:
     return error_response(request, 409, exc.code, exc.message, errors)
 
 
-@api.exception_handler(TooManyRequests)
-def too_many_requests(request: HttpRequest, exc: TooManyRequests) -> HttpResponse:
+@api.exception_handler(RateLimited)
+def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     response = error_response(request, 429, "rate_limited", str(exc))
     response["Retry-After"] = str(exc.retry_after)
     return response

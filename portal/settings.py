@@ -6,6 +6,7 @@ Production sets at least ``SECRET_KEY``, ``DEBUG=False``, ``ALLOWED_HOSTS`` and 
 """
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -47,11 +48,24 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
 
-DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"
-SECRET_KEY = os.getenv("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+def checkout_secret_key() -> str:
+    """A key of this checkout's own, made once and kept in VAR_DIR (git-ignored), so that no
+    development key is ever published; the web server and the workers read the same file."""
+    path = VAR_DIR / "secret-key"
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(secrets.token_urlsafe(50))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
 DEBUG = envbool("DEBUG", "True")
-if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    raise ImproperlyConfigured("Set SECRET_KEY when DEBUG=False.")
+SECRET_KEY = os.getenv("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set SECRET_KEY when DEBUG=False.")
+    SECRET_KEY = checkout_secret_key()
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
@@ -60,6 +74,9 @@ SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes may come over plain HTTP
 if envbool("BEHIND_TLS_PROXY", "False"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front of the web server append to X-Forwarded-For; the client's address is
+# the one the farthest trusted proxy saw. 0: the peer address (REMOTE_ADDR), the header ignored.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", str(not DEBUG))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
@@ -80,6 +97,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "throttling",
+    "axes",
     "ninja",
     "django_q",
 ]
@@ -94,6 +113,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "operations.middleware.DatabaseUnavailableMiddleware",
+    "portal.middleware.JsonApiMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -152,6 +173,11 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses log-ins for a username or a client locked out by repeated failures (django-axes).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -170,8 +196,27 @@ LOGIN_REDIRECT_URL = "accounts:account"
 LOGOUT_REDIRECT_URL = "accounts:home"
 # Lifetime of the links in emails (verification, set or reset password), in seconds.
 PASSWORD_RESET_TIMEOUT = envint("EMAIL_LINK_TIMEOUT", 3 * 24 * 3600)
+
+# Limits (throttling, counters in the database). Requests for a verification or reset email:
+# per client, and per client and address; one address gets at most one such email per cooldown,
+# whoever asks, and the answer is the same either way, so nobody can lock out an address's owner.
 EMAIL_REQUESTS_PER_ADDRESS_HOURLY = envint("EMAIL_REQUESTS_PER_ADDRESS_HOURLY", 3)
 EMAIL_REQUESTS_PER_CLIENT_HOURLY = envint("EMAIL_REQUESTS_PER_CLIENT_HOURLY", 20)
+EMAIL_REQUEST_COOLDOWN = envint("EMAIL_REQUEST_COOLDOWN", 60)
+# Each signup costs an Argon2 hash and an email.
+SIGNUPS_PER_CLIENT_HOURLY = envint("SIGNUPS_PER_CLIENT_HOURLY", 20)
+# Log-ins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one client,
+# log-ins are refused for LOGIN_LOCKOUT_MINUTES; staff lift a lock in the admin ("Access
+# attempts") or with `manage.py axes_reset_username`.
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = envfloat("LOGIN_LOCKOUT_MINUTES", 5) / 60
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a stranger cannot prolong the lock
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # log-ins are audited by the portal (AuditRecord)
+AXES_USERNAME_CALLABLE = "accounts.identity.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

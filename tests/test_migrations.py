@@ -6,6 +6,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
+from accounts.models import User
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE_THE_MOVE = [("taskqueue", None)]
@@ -47,3 +49,30 @@ def test_tasks_queued_scheduled_or_failed_before_the_move_find_their_functions()
     assert Schedule.objects.get(name="prune-task-results").func == (
         "taskqueue.results.prune_task_results"
     )
+
+
+def test_existing_accounts_are_brought_to_canonical_form_and_collisions_reported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = ("accounts", "0007_queue_table_index")
+    migrate([before])
+    OldUser = (
+        MigrationExecutor(connection)
+        .loader.project_state(before)
+        .apps.get_model("accounts", "User")
+    )
+    for username, email in [
+        ("Stra\u00dfe", "victim@example.org"),
+        ("STRASSE", "victim@\uff45xample.org"),  # the same name and mailbox, written otherwise
+        ("bob", "Bob@Example.COM"),
+    ]:
+        OldUser.objects.create(username=username, email=email, password="!")
+    migrate([("accounts", "0010_limits_in_counters")])
+    accounts = {user.username: user for user in User.objects.all()}
+    assert accounts["bob"].email == "Bob@example.com"
+    assert accounts["Stra\u00dfe"].username_key == "strasse"
+    assert accounts["STRASSE"].username_key == f"strasse#{accounts['STRASSE'].pk}"
+    assert accounts["STRASSE"].email == "victim@\uff45xample.org"  # left, and reported
+    reported = capsys.readouterr().out
+    assert f"account {accounts['STRASSE'].pk} is the same as account" in reported
+    assert f"email of account {accounts['STRASSE'].pk} left as it was" in reported

@@ -1,0 +1,52 @@
+"""One person, one account: the canonical forms that usernames and email addresses are stored
+and compared in, and the look-alikes refused before they get that far."""
+
+import re
+import unicodedata
+
+from confusable_homoglyphs import confusables
+from django.core.exceptions import ValidationError
+from email_validator import EmailNotValidError, validate_email
+
+ENCODED_WORD = re.compile(r"=\?.*\?=")
+
+
+def canonical_email(address: str) -> str:
+    """The address as it is stored and compared: its domain in one form (IDNA: a fullwidth
+    `example.org` is `example.org`), its local part ASCII and unquoted, nothing invisible.
+    Addresses that could not be delivered to safely are refused (email-validator: format and
+    bidi characters, line separators, quoted local parts, domains without a dot), and so are
+    RFC 2047 encoded words, which mail programs decode into other text."""
+    if ENCODED_WORD.search(address):
+        raise ValidationError(
+            "Enter an email address without encoded words (=?…?=).", code="invalid"
+        )
+    try:
+        validated = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"Enter a valid email address. {exc}", code="invalid") from exc
+    return validated.normalized
+
+
+def username_key(username: str) -> str:
+    """What makes two usernames the same: Unicode compatibility form, then case folded in every
+    script (NFKC_Casefold), so `Émile`/`émile` and `АДМИН`/`админ` are one name on SQLite as on
+    PostgreSQL, whose lower() functions differ."""
+    folded = unicodedata.normalize("NFKC", username).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+def login_username(request: object, credentials: dict[str, str] | None) -> str:
+    """The name failed log-ins are counted under: `Alice` and `alice` are one account."""
+    return username_key(str((credentials or {}).get("username", "")))[:150]
+
+
+def reject_look_alikes(username: str) -> None:
+    """Letters of several scripts that can pass for one another (a Cyrillic "a" in "admin") are
+    refused: such a name is made to be mistaken for another (Unicode TR39 confusables)."""
+    if confusables.is_dangerous(username):
+        raise ValidationError(
+            "This username mixes letters of different alphabets that look alike; "
+            "use letters from one alphabet.",
+            code="confusable",
+        )

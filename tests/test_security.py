@@ -1,0 +1,244 @@
+"""The front door: what an attacker tries, refused (docs/security.md)."""
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from django.db import IntegrityError, OperationalError, transaction
+from django.test import Client, RequestFactory
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from accounts.http import client_ip
+from accounts.models import User
+from accounts.signup import SignupConflict
+from accounts.tokens import encode_uid
+from operations import readiness
+from tests.factories import STRONG_PASSWORD, signup
+from tests.support import manage
+
+pytestmark = pytest.mark.django_db
+
+
+# Cross-site requests to the JSON API
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_refused_with_415_and_changes_nothing(
+    client: Client, content_type: str
+) -> None:
+    body = '{"username": "alice", "email": "alice@example.com"}'
+    response = client.post("/api/signups/", body, content_type=content_type)
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert not User.objects.exists()
+    assert not OrmQ.objects.exists()
+
+
+def test_a_json_body_with_a_charset_is_accepted(client: Client) -> None:
+    body = '{"username": "alice", "email": "alice@example.com"}'
+    response = client.post("/api/signups/", body, content_type="application/json; charset=utf-8")
+    assert response.status_code == 201
+
+
+# Verification links are no oracle
+
+CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+
+
+def test_a_wrong_verification_token_answers_the_same_for_any_account(client: Client) -> None:
+    verified = signup("alice")
+    User.objects.filter(pk=verified.pk).update(email_verified_at=timezone.now())
+    unverified = signup("bob")
+    answers = [
+        client.get(f"/verify-email/{encode_uid(user)}/garbage-token/")
+        for user in (verified, unverified)
+    ]
+    assert [answer.status_code for answer in answers] == [400, 400]
+    pages = [CSRF_TOKEN.sub("", answer.content.decode()) for answer in answers]
+    assert pages[0] == pages[1]
+
+
+# No 5xx on odd navigation
+
+
+def test_a_logged_in_person_opening_login_with_next_login_lands_on_the_account_page(
+    client: Client,
+) -> None:
+    signup("alice")
+    client.force_login(User.objects.get(username="alice"))
+    response = client.get("/login/?next=/login/")
+    assert response.status_code == 302
+    assert response["Location"] == "/account/"
+
+
+# What anonymous callers can read
+
+
+def test_readyz_never_shows_the_text_of_an_error(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise OperationalError('connection to server at "db.internal" (10.1.2.3), port 5432 failed')
+
+    monkeypatch.setattr(readiness, "check_database", unreachable)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == {
+        "ok": False,
+        "detail": "failed (the error is in the logs)",
+    }
+    assert "10.1.2.3" not in response.content.decode()
+
+
+# The client's address
+
+
+def request_from(peer: str, forwarded_for: str | None = None) -> object:
+    headers = {"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for else {}
+    return RequestFactory().get("/", REMOTE_ADDR=peer, **headers)
+
+
+def test_the_forwarded_for_header_is_ignored_without_trusted_proxies(settings: object) -> None:
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request_from("10.0.0.9", "203.0.113.7")) == "10.0.0.9"
+
+
+def test_behind_one_trusted_proxy_the_client_is_the_address_it_saw(settings: object) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    forged_then_real = "198.51.100.1, 203.0.113.7"
+    assert client_ip(request_from("10.0.0.9", forged_then_real)) == "203.0.113.7"
+
+
+def test_a_forwarded_for_header_shorter_than_the_proxy_chain_is_not_trusted(
+    settings: object,
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 2
+    assert client_ip(request_from("10.0.0.9", "203.0.113.7")) == "10.0.0.9"
+
+
+def test_a_forwarded_for_entry_that_is_not_an_address_is_not_trusted(settings: object) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request_from("10.0.0.9", "<script>")) == "10.0.0.9"
+
+
+# The development key
+
+
+def test_a_checkout_without_secret_key_uses_a_key_of_its_own(tmp_path: Path) -> None:
+    env = {**os.environ, "DEBUG": "True", "PORTAL_VAR_DIR": str(tmp_path)}
+    env.pop("SECRET_KEY", None)
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    first, second = (manage("shell", "-c", code, env=env) for _ in range(2))
+    key = first.stdout.strip().splitlines()[-1]
+    assert len(key) >= 50
+    assert second.stdout.strip().splitlines()[-1] == key
+    key_file = tmp_path / "secret-key"
+    assert key_file.read_text().strip() == key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    other = tmp_path / "other"
+    other.mkdir()
+    elsewhere = manage("shell", "-c", code, env={**env, "PORTAL_VAR_DIR": str(other)})
+    assert elsewhere.stdout.strip().splitlines()[-1] != key
+
+
+# One mailbox, one account
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "victim@\uff45xample.org",  # a fullwidth e, which IDNA folds
+        "VICTIM@EXAMPLE.ORG",
+    ],
+)
+def test_one_mailbox_has_one_account_whatever_form_its_address_is_written_in(
+    second: str,
+) -> None:
+    signup("victim", email="victim@example.org")
+    with pytest.raises(SignupConflict):
+        signup("another", email=second)
+    assert User.objects.count() == 1
+
+
+def test_an_address_is_stored_in_its_canonical_form() -> None:
+    user = signup("alice", email="Alice@\uff25xample.ORG")
+    assert user.email == "Alice@example.org"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "bob@exa\u200bmple.com",  # zero-width space, which IDNA would drop
+        "bob@exa\u00admple.com",  # soft hyphen, likewise
+        "bob@exa\u2028mple.com",  # line separator
+        "bob@exa\u202emple.com",  # right-to-left override
+        '"=?utf-8?q?victim?="@example.org',  # a quoted local part holding an encoded word
+        "=?utf-8?q?bob=0ABcc:_x@y.z?=@example.org",  # an encoded word that decodes to a line break
+        "\u00e9lise@example.org",  # a local part that needs SMTPUTF8
+    ],
+)
+def test_an_address_that_cannot_be_sent_to_safely_is_refused_with_422(
+    client: Client, address: str
+) -> None:
+    response = client.post(
+        "/api/signups/",
+        {"username": "bob", "email": address},
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "email"
+    assert not User.objects.exists()
+    assert not OrmQ.objects.exists()
+
+
+# Usernames
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("\u00c9mile", "\u00e9mile"),
+        ("\u00c4RGER", "\u00e4rger"),
+        ("\u0410\u0414\u041c\u0418\u041d", "\u0430\u0434\u043c\u0438\u043d"),
+    ],
+    ids=["french", "german", "cyrillic"],
+)
+def test_usernames_are_unique_regardless_of_letter_case_in_every_script(
+    first: str, second: str
+) -> None:
+    signup(first, email="first@example.com")
+    with pytest.raises(SignupConflict):
+        signup(second, email="second@example.com")
+    assert User.objects.count() == 1
+
+
+def test_the_database_refuses_a_username_differing_only_by_case_in_another_script() -> None:
+    User.objects.create(username="\u00c9mile", email="first@example.com")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(username="\u00e9mile", email="second@example.com")
+
+
+def test_log_in_finds_a_username_in_any_letter_case_of_its_script(client: Client) -> None:
+    signup("\u00c9mile", email="emile@example.com")
+    response = client.post("/login/", {"username": "\u00e9MILE", "password": STRONG_PASSWORD})
+    assert response.status_code == 302
+
+
+def test_a_username_mixing_look_alike_letters_of_two_scripts_is_refused(client: Client) -> None:
+    signup("admin", email="admin@example.com")
+    response = client.post(
+        "/api/signups/",
+        {"username": "\u0430dmin", "email": "mallory@example.com"},  # Cyrillic a
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["field"], error["code"]) == ("username", "confusable")
+    assert "alphabets" in error["message"]
+
+
+def test_a_username_in_one_other_script_is_welcome() -> None:
+    assert signup("\u0430\u0434\u043c\u0438\u043d", email="admin@example.com").pk

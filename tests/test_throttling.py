@@ -1,0 +1,193 @@
+"""Limits: log-in failures, signups per client, emails a person asks for; counted atomically."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from axes.models import AccessAttempt
+from django.db import connection
+from django.test import Client
+
+from accounts.models import AuditRecord, User
+from tests.factories import STRONG_PASSWORD, signup
+from tests.outcomes import post_json
+from throttling.limits import Limit, RateLimited
+
+pytestmark = pytest.mark.django_db
+
+
+def log_in(client: Client, username: str, password: str, url: str = "/login/") -> object:
+    return client.post(url, {"username": username, "password": password})
+
+
+# Log-in
+
+
+def test_log_in_is_refused_for_a_while_after_repeated_failures_for_one_account(
+    sync_tasks: None, settings: object
+) -> None:
+    signup("alice")
+    answers = [
+        log_in(Client(REMOTE_ADDR=f"198.51.100.{number}"), "alice", "wrong-password").status_code
+        for number in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert answers == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    owner = Client(REMOTE_ADDR="203.0.113.5")
+    response = log_in(owner, "ALICE", STRONG_PASSWORD)
+    assert response.status_code == 429
+    assert "Too many failed log-ins" in response.content.decode()
+    assert int(response["Retry-After"]) == 300
+    assert not owner.session.get("_auth_user_id")
+
+
+def test_log_in_is_refused_for_a_while_after_repeated_failures_from_one_client(
+    settings: object,
+) -> None:
+    signup("alice")
+    client = Client(REMOTE_ADDR="198.51.100.7")
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        log_in(client, f"guess{number}", "wrong-password")
+    assert log_in(client, "alice", STRONG_PASSWORD).status_code == 429
+
+
+def test_the_admin_log_in_is_throttled_too(settings: object) -> None:
+    User.objects.create_superuser("root", "root@example.com", STRONG_PASSWORD)
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        log_in(client, "root", "wrong-password", "/admin/login/")
+    response = log_in(client, "root", STRONG_PASSWORD, "/admin/login/")
+    assert response.status_code == 429
+
+
+def test_a_lockout_is_audited(sync_tasks: None, settings: object) -> None:
+    alice = signup("alice")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        log_in(client, "alice", "wrong-password")
+    record = AuditRecord.objects.get(action="login_locked_out")
+    assert record.user == alice
+
+
+def test_staff_lift_a_lock_by_deleting_its_access_attempts(settings: object) -> None:
+    signup("alice")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        log_in(client, "alice", "wrong-password")
+    assert log_in(client, "alice", STRONG_PASSWORD).status_code == 429
+    staff = Client()
+    staff.force_login(User.objects.create_superuser("root", "root@example.com", "x"))
+    listing = staff.get("/admin/axes/accessattempt/")
+    assert listing.status_code == 200
+    AccessAttempt.objects.all().delete()  # the admin's delete action does this
+    assert log_in(client, "alice", STRONG_PASSWORD).status_code == 302
+
+
+# Signups
+
+
+def test_signups_from_one_client_are_limited_with_429_and_retry_after(
+    client: Client, settings: object
+) -> None:
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 2
+    for name in ("alice", "bob"):
+        body = {"username": name, "email": f"{name}@example.com"}
+        assert post_json(client, "/api/signups/", body).status_code == 201
+    response = post_json(client, "/api/signups/", {"username": "eve", "email": "eve@example.com"})
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert 3500 < int(response["Retry-After"]) <= 3601
+    assert not User.objects.filter(username="eve").exists()
+
+
+def test_the_signup_form_says_when_a_client_signed_up_too_often(
+    client: Client, settings: object
+) -> None:
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 0
+    response = client.post(
+        "/signup/",
+        {
+            "username": "alice",
+            "email": "alice@example.com",
+            "password": STRONG_PASSWORD,
+            "password_confirmation": STRONG_PASSWORD,
+        },
+    )
+    assert response.status_code == 429
+    assert "Too many requests from your network" in response.content.decode()
+    assert not User.objects.exists()
+
+
+# Emails a person asks for
+
+
+def test_a_stranger_cannot_lock_the_owner_out_of_their_own_reset(
+    sync_tasks: None, settings: object, mailoutbox: list
+) -> None:
+    settings.EMAIL_REQUEST_COOLDOWN = 0
+    signup("alice")
+    mailoutbox.clear()
+    stranger = Client(REMOTE_ADDR="198.51.100.7")
+    for _ in range(settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY):
+        stranger.post("/password-reset/", {"email": "alice@example.com"})
+    assert stranger.post("/password-reset/", {"email": "alice@example.com"}).status_code == 429
+    owner = Client(REMOTE_ADDR="203.0.113.5")
+    assert owner.post("/password-reset/", {"email": "alice@example.com"}).status_code == 302
+    assert len(mailoutbox) == settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY + 1
+
+
+def test_one_address_gets_one_email_per_cooldown_and_every_asker_the_same_answer(
+    sync_tasks: None, mailoutbox: list
+) -> None:
+    signup("alice")
+    mailoutbox.clear()
+    answers = [
+        post_json(Client(REMOTE_ADDR=ip), "/api/password-resets/", {"email": "alice@example.com"})
+        for ip in ("198.51.100.7", "203.0.113.5")
+    ]
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert answers[0].json() == answers[1].json()
+    assert len(mailoutbox) == 1
+
+
+# The counters
+
+
+def test_a_limit_lets_through_exactly_its_count() -> None:
+    limit = Limit("test", 3, timedelta(minutes=1))
+    for _ in range(3):
+        limit.hit("someone", message="no")
+    with pytest.raises(RateLimited) as refused:
+        limit.hit("someone", message="no")
+    assert 0 < refused.value.retry_after <= 61
+    limit.hit("someone else", message="no")
+
+
+def test_a_new_window_starts_the_count_again() -> None:
+    limit = Limit("test", 1, timedelta(seconds=0))
+    limit.hit("someone", message="no")
+    limit.hit("someone", message="no")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hits_at_the_same_moment_are_each_counted() -> None:
+    """One atomic statement per hit: of 12 concurrent hits on a limit of 5, exactly 5 pass."""
+    limit = Limit("race", 5, timedelta(minutes=1))
+    start = threading.Barrier(12)
+    passed: list[bool] = []
+
+    def hit() -> None:
+        start.wait()
+        try:
+            limit.hit("same client", message="no")
+            passed.append(True)
+        except RateLimited:
+            passed.append(False)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=hit) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(passed) == [False] * 7 + [True] * 5
