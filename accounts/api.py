@@ -40,6 +40,7 @@ ERROR_RESPONSES = {
     413: ErrorOut,
     415: ErrorOut,
     422: ErrorOut,
+    429: ErrorOut,
     503: ErrorOut,
 }
 EMAIL_REQUEST_RESPONSES = {

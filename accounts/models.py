@@ -117,6 +117,7 @@ class EmailDelivery(models.Model):
         WELCOME = "welcome", "Welcome"
         VERIFICATION = "verification", "Email verification"
         PASSWORD_RESET = "password_reset", "Password reset"
+        SIGNUP_ATTEMPT = "signup_attempt", "Someone tried to sign up with the address"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_deliveries")
     kind = models.CharField(max_length=32, choices=Kind.choices)

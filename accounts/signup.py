@@ -2,17 +2,19 @@
 
 import logging
 import unicodedata
+import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.identity import canonical_email, reject_look_alikes
 from accounts.models import User
-from accounts.tasks import record_signup, send_welcome_email
-from accounts.throttle import limit_signups
-from taskqueue.enqueue import TaskCall, enqueue_together
+from accounts.tasks import record_signup, send_signup_attempt_email, send_welcome_email
+from accounts.throttle import cooldown_passed, limit_signups
+from taskqueue.enqueue import TaskCall, enqueue, enqueue_together
 from webhooks.delivery import queue_signup_webhook
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ def sign_up(
     creates an account with an unusable password; a ``password_confirmation`` (the form's) must
     match it. Raises ValidationError (a dict keyed by field, every problem at once),
     SignupConflict, or RateLimited past SIGNUPS_PER_CLIENT_HOURLY from `ip_address`.
+
+    With SIGNUP_REVEALS_TAKEN_EMAIL=False a taken address raises nothing: the account returned
+    is not saved (its pk is None) and the address's owner is told by email instead.
     """
     user = validate_account(
         username=username,
@@ -55,6 +60,16 @@ def sign_up(
     )
     limit_signups(ip_address)
     hash_password(user, password)
+    try:
+        create_account(user, source=source, ip_address=ip_address)
+    except SignupConflict as conflict:
+        if conflict.field != "email" or settings.SIGNUP_REVEALS_TAKEN_EMAIL:
+            raise
+        tell_the_owner(user.email)
+    return user
+
+
+def create_account(user: User, *, source: str, ip_address: str | None) -> None:
     reject_taken(user)
     try:
         with transaction.atomic():
@@ -64,7 +79,22 @@ def sign_up(
         # Another request took the name between reject_taken() and the insert.
         raise conflict_from(exc) from exc
     logger.info("account %s created via %s", user.pk, source)
-    return user
+
+
+def tell_the_owner(email: str) -> None:
+    """With SIGNUP_REVEALS_TAKEN_EMAIL=False a signup with a taken address is answered as if it
+    succeeded, and the address's owner gets an email saying so (at most one per cooldown)."""
+    owner = User.objects.with_email(email).first()
+    if owner is None or not cooldown_passed("signup_attempt", owner.email):
+        return
+    enqueue(
+        send_signup_attempt_email,
+        owner.pk,
+        uuid.uuid4().hex,
+        task_name=f"signup-attempt-email-{owner.pk}",
+        group="signup_attempt",
+    )
+    logger.info("signup with the address of account %s answered as created", owner.pk)
 
 
 def build_account(

@@ -34,6 +34,11 @@ def send_password_reset_email(user_id: int, request_id: str) -> str:
         return outbox.send_password_reset(user_id, request_id)
 
 
+def send_signup_attempt_email(user_id: int, request_id: str) -> str:
+    with failures_logged("send_signup_attempt_email", user_id):
+        return outbox.send_signup_attempt(user_id, request_id)
+
+
 def record_signup(user_id: int, source: str, ip_address: str | None) -> str:
     with failures_logged("record_signup", user_id):
         user = User.objects.get(pk=user_id)

@@ -36,8 +36,13 @@ def limit_email_requests(kind: str, email: str, ip_address: str | None) -> bool:
             address,
             message="Too many requests for this address. Please try again in an hour.",
         )
+    return cooldown_passed(kind, address)
+
+
+def cooldown_passed(kind: str, address: str) -> bool:
+    """True at most once per EMAIL_REQUEST_COOLDOWN for an email of this kind to `address`."""
     cooldown = Limit("email-address", 1, timedelta(seconds=settings.EMAIL_REQUEST_COOLDOWN))
-    if cooldown.reached(kind, address):
+    if cooldown.reached(kind, address.lower()):
         return False
-    cooldown.hit(kind, address, message="")
+    cooldown.hit(kind, address.lower(), message="")
     return True

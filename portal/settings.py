@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -112,10 +113,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "operations.middleware.DatabaseUnavailableMiddleware",
     "portal.middleware.JsonApiMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+
+# Every page, the admin and the API docs included, loads only the portal's own scripts, styles
+# and images: an injected script or style would not run (django-csp).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -203,6 +222,10 @@ PASSWORD_RESET_TIMEOUT = envint("EMAIL_LINK_TIMEOUT", 3 * 24 * 3600)
 EMAIL_REQUESTS_PER_ADDRESS_HOURLY = envint("EMAIL_REQUESTS_PER_ADDRESS_HOURLY", 3)
 EMAIL_REQUESTS_PER_CLIENT_HOURLY = envint("EMAIL_REQUESTS_PER_CLIENT_HOURLY", 20)
 EMAIL_REQUEST_COOLDOWN = envint("EMAIL_REQUEST_COOLDOWN", 60)
+# True: a signup with an address that has an account is answered 409 email_taken (what API
+# clients expect). False: it is answered as a success, and the address's owner gets an email
+# saying someone tried, so the signup answer never tells whether an address has an account.
+SIGNUP_REVEALS_TAKEN_EMAIL = envbool("SIGNUP_REVEALS_TAKEN_EMAIL", "True")
 # Each signup costs an Argon2 hash and an email.
 SIGNUPS_PER_CLIENT_HOURLY = envint("SIGNUPS_PER_CLIENT_HOURLY", 20)
 # Log-ins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one client,

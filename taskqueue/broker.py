@@ -9,8 +9,13 @@ operation is inherited. What changes (measured in bench/README.md):
   the queue pass over each other's claims instead of racing for them; SQLite runs one writer at
   a time, so there the statement is atomic without row locks.
 - acknowledge: one DELETE, instead of a queryset delete() and its deletion collector.
+- a row that cannot be read (not UTF-8, a bad signature, not unpicklable) is taken out of the
+  queue when it is claimed and recorded as a failed task, instead of stopping the pusher, which
+  would claim it again after every retry delay.
 """
 
+import logging
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from time import sleep
@@ -20,9 +25,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
-from django_q.models import OrmQ
+from django_q.models import Failure, OrmQ
+from django_q.signing import SignedPackage
+
+logger = logging.getLogger(__name__)
 
 QUEUE_TABLE = OrmQ._meta.db_table
+UNREADABLE = "(an unreadable queue row)"
 
 
 class DatabaseBroker(ORM):
@@ -54,20 +63,58 @@ class DatabaseBroker(ORM):
             cursor.execute(*self.claim_statement(database, timezone.now()))
             claimed = cursor.fetchall()
         if claimed:
-            return sorted(claimed)
+            readable = [
+                (row_id, text)
+                for row_id, payload in claimed
+                if (text := self.read(row_id, payload))
+            ]
+            return sorted(readable) or None
         sleep(Conf.POLL)  # an empty queue: spare the CPU, as django-q2's broker does
         return None
+
+    def read(self, row_id: int, payload: bytes | str) -> str | None:
+        """The payload, if django-q2's pusher will be able to unpack it; otherwise None, and the
+        row is taken out of the queue and recorded among the failed tasks."""
+        try:
+            text = payload.decode() if isinstance(payload, bytes | memoryview) else payload
+            SignedPackage.loads(text)
+        except Exception as exc:  # whatever stops the pusher from unpacking it
+            self.quarantine(row_id, payload, exc)
+            return None
+        return text
+
+    def quarantine(self, row_id: int, payload: bytes | str, reason: Exception) -> None:
+        logger.error(
+            "queue row %s cannot be read and is taken out of the queue: %r", row_id, reason
+        )
+        now = timezone.now()
+        with transaction.atomic(using=Conf.ORM):
+            Failure.objects.using(Conf.ORM).create(
+                id=uuid.uuid4().hex,
+                name=f"unreadable-queue-row-{row_id}",
+                func=UNREADABLE,
+                args=(),
+                kwargs={},
+                started=now,
+                stopped=now,
+                result=f"{type(reason).__name__}: {reason}; payload starts {payload[:80]!r}",
+                success=False,
+                attempt_count=1,
+            )
+            self.delete(row_id)
 
     def claim_statement(
         self, database: BaseDatabaseWrapper, now: datetime
     ) -> tuple[str, list[object]]:
         """Up to `bulk` tasks ready at `now`, oldest first, locked until the retry delay."""
         row_locks = " FOR UPDATE SKIP LOCKED" if database.features.has_select_for_update else ""
+        # SQLite hands back text it cannot decode as an error, row unclaimed: read bytes there.
+        payload = "CAST(payload AS BLOB)" if database.vendor == "sqlite" else "payload"
         sql = (
             f"UPDATE {QUEUE_TABLE} SET lock = %s WHERE id IN ("
             f"SELECT id FROM {QUEUE_TABLE} WHERE key = %s AND lock < %s"
             f" ORDER BY lock LIMIT %s{row_locks}"
-            ") RETURNING id, payload"
+            f") RETURNING id, {payload}"
         )
         retry_at = now + timedelta(seconds=Conf.RETRY)
         params = [

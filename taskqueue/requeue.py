@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django_q.models import Failure
 
+from taskqueue.broker import UNREADABLE
 from taskqueue.enqueue import TaskCall, enqueue_together
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,9 @@ def requeue_failures(failures: QuerySet[Failure]) -> int:
     count = 0
     with transaction.atomic():
         for failure in failures.select_for_update():
+            if failure.func == UNREADABLE:
+                logger.warning("%s has no task to re-queue; delete it instead", failure.name)
+                continue
             call = TaskCall(
                 failure.func,
                 tuple(failure.args or ()),

@@ -9,11 +9,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
-from django_q.models import OrmQ
+from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
 
 from taskqueue.broker import DatabaseBroker
 from taskqueue.enqueue import enqueue
+from taskqueue.requeue import requeue_failures
 from tests.support import needs_postgresql
 
 BULK = 3
@@ -143,3 +144,59 @@ def test_two_clusters_polling_at_once_never_claim_the_same_task(broker: Database
     assert polled_without_waiting, "the second poll waited for the first claim's row locks"
     assert claims["first"] == queued[:BULK]
     assert claims["second"] == queued[BULK:]
+
+
+def insert_queue_row(payload: bytes | str) -> int:
+    """A row written by something other than the portal, as an attacker with the database could."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO django_q_ormq (key, payload, lock) VALUES (%s, %s, %s)",
+            [Conf.CLUSTER_NAME, payload, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+    return OrmQ.objects.order_by("-id").values_list("id", flat=True)[0]
+
+
+@pytest.mark.django_db
+def test_a_queue_row_with_a_forged_signature_is_taken_out_once_and_recorded(
+    broker: DatabaseBroker,
+) -> None:
+    [good] = queue_tasks(1)
+    forged = insert_queue_row("gAWVAAAAAAAAAAB9lC4:1tForged:signature")
+    make_ready()
+    assert [row_id for row_id, _ in broker.dequeue()] == [good]
+    assert not OrmQ.objects.filter(pk=forged).exists()
+    failure = Failure.objects.get(name=f"unreadable-queue-row-{forged}")
+    assert "BadSignature" in failure.result
+    make_ready()
+    assert [row_id for row_id, _ in broker.dequeue()] == [good]
+
+
+@pytest.mark.django_db
+def test_a_queue_row_that_is_not_text_does_not_stop_the_queue(broker: DatabaseBroker) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL refuses text that is not UTF-8 when it is written")
+    [good] = queue_tasks(1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO django_q_ormq (key, payload, lock)"
+            " VALUES (%s, CAST(X'FFFE00' AS TEXT), %s)",
+            [Conf.CLUSTER_NAME, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+    make_ready()
+    assert [row_id for row_id, _ in broker.dequeue()] == [good]
+    assert OrmQ.objects.count() == 1
+    assert "UnicodeDecodeError" in Failure.objects.get().result
+
+
+@pytest.mark.django_db
+def test_an_unreadable_row_recorded_as_failed_is_not_requeued() -> None:
+    insert_queue_row("not a package")
+    broker = get_broker()
+    make_ready()
+    broker.dequeue()
+    assert requeue_failures(Failure.objects.all()) == 0
+    assert not OrmQ.objects.exists()
+
+
+def make_ready() -> None:
+    OrmQ.objects.update(lock=timezone.now() - timedelta(seconds=1))

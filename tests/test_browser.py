@@ -166,3 +166,49 @@ def test_forgot_password_end_to_end(page: object, portal: str, smtp_server: Smtp
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{portal}/account/")
     shoot(page, "10-account-after-reset")
+
+
+WATCH_CSP = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+def test_no_page_breaks_its_content_security_policy(
+    page: object, live_server: object, admin_user: User
+) -> None:
+    page.add_init_script(WATCH_CSP)
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/admin/")
+    pages = {
+        "home": "/",
+        "signup": "/signup/",
+        "login": "/login/",
+        "account": "/account/",
+        "password-reset": "/password-reset/",
+        "resend-verification": "/verify-email/resend/",
+        "api-docs": "/api/docs",
+        "admin": "/admin/",
+        "admin-failed-tasks": "/admin/django_q/failure/",
+        "status": "/staff/status/",
+        "not-found": "/no-such-page/",
+    }
+    for name, path in pages.items():
+        response = page.goto(f"{live_server.url}{path}")
+        assert "default-src 'self'" in response.headers["content-security-policy"], path
+        page.wait_for_load_state("networkidle")
+        shoot(page, f"csp-{name}")
+        assert page.evaluate("window.cspViolations") == [], path
+    assert refused == []

@@ -242,3 +242,43 @@ def test_a_username_mixing_look_alike_letters_of_two_scripts_is_refused(client: 
 
 def test_a_username_in_one_other_script_is_welcome() -> None:
     assert signup("\u0430\u0434\u043c\u0438\u043d", email="admin@example.com").pk
+
+
+# Whether a signup tells that an address has an account
+
+
+def test_a_taken_address_is_answered_409_by_default(client: Client) -> None:
+    signup("alice")
+    body = {"username": "mallory", "email": "alice@example.com"}
+    response = client.post("/api/signups/", body, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (409, "email_taken")
+
+
+def test_with_taken_addresses_hidden_a_signup_answers_the_same_and_the_owner_is_told(
+    client: Client, settings: object, sync_tasks: None, mailoutbox: list
+) -> None:
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("alice")
+    mailoutbox.clear()
+    taken = {"username": "mallory", "email": "ALICE@example.com"}
+    free = {"username": "bob", "email": "bob@example.com"}
+    answers = [
+        client.post("/api/signups/", body, content_type="application/json")
+        for body in (taken, free)
+    ]
+    assert [answer.status_code for answer in answers] == [201, 201]
+    assert answers[0].json() == {"message": "Account created", "username": "mallory"}
+    assert not User.objects.filter(username="mallory").exists()
+    [notice] = [message for message in mailoutbox if message.to == ["alice@example.com"]]
+    assert notice.subject == "Someone tried to sign up with your email address"
+    assert "no second account was created" in notice.body
+
+
+def test_with_taken_addresses_hidden_a_taken_username_is_still_409(
+    client: Client, settings: object
+) -> None:
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("alice")
+    body = {"username": "Alice", "email": "other@example.com"}
+    response = client.post("/api/signups/", body, content_type="application/json")
+    assert response.status_code == 409

@@ -1,7 +1,9 @@
 """The signup webhook, against a real HTTP server in the test process."""
 
 import json
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from django_q.models import OrmQ, Schedule
@@ -9,7 +11,14 @@ from django_q.models import OrmQ, Schedule
 from accounts.models import User, WebhookDelivery
 from tests.conftest import WEBHOOK_SECRET
 from tests.factories import signup
-from tests.support import QCluster, SmtpServer, WebhookReceiver, free_port, wait_for
+from tests.support import (
+    QCluster,
+    RawHttpServer,
+    SmtpServer,
+    WebhookReceiver,
+    free_port,
+    wait_for,
+)
 from webhooks.delivery import deliver_webhook
 from webhooks.events import (
     IDEMPOTENCY_HEADER,
@@ -154,3 +163,58 @@ def test_a_worker_delivers_the_webhook_after_signup(
         request.headers[SIGNATURE_HEADER],
         WEBHOOK_SECRET,
     )
+
+
+def drip(connection: socket.socket) -> None:
+    """A status line one byte at a time, each well within httpx's per-read timeout."""
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+        connection.sendall(bytes([byte]))
+        time.sleep(0.3)
+
+
+def flood(connection: socket.socket) -> None:
+    """A 200 with a body that does not end."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+    chunk = b"x" * 65536
+    while True:
+        connection.sendall(chunk)
+
+
+@pytest.fixture
+def misbehaving_receiver(settings: object) -> Iterator[Callable[..., RawHttpServer]]:
+    servers: list[RawHttpServer] = []
+
+    def start(answer: Callable[[socket.socket], None]) -> RawHttpServer:
+        server = RawHttpServer(answer)
+        servers.append(server)
+        settings.SIGNUP_WEBHOOK_URL = server.url
+        settings.SIGNUP_WEBHOOK_SECRET = WEBHOOK_SECRET
+        settings.WEBHOOK_TIMEOUT = 1
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_deadline(
+    misbehaving_receiver: Callable[..., RawHttpServer],
+) -> None:
+    misbehaving_receiver(drip)
+    delivery = signed_up_delivery()
+    assert deliver_webhook(delivery.pk, 1).startswith("retry 2")
+    [attempt] = delivery.attempts.all()
+    assert attempt.status_code is None
+    assert attempt.error == "no answer within 1 s"
+    assert 1000 <= attempt.duration_ms < 2000
+
+
+def test_only_the_beginning_of_an_endless_answer_is_read(
+    misbehaving_receiver: Callable[..., RawHttpServer],
+) -> None:
+    misbehaving_receiver(flood)
+    delivery = signed_up_delivery()
+    assert deliver_webhook(delivery.pk, 1) == "delivered"
+    [attempt] = delivery.attempts.all()
+    assert attempt.status_code == 200
+    assert attempt.duration_ms < 1000

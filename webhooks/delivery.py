@@ -1,6 +1,7 @@
 """The signup webhook: a signed JSON event POSTed to SIGNUP_WEBHOOK_URL after each signup,
 retried after growing delays on connection errors and 5xx answers."""
 
+import asyncio
 import logging
 import time
 import uuid
@@ -23,6 +24,8 @@ from webhooks.events import (
 )
 
 logger = logging.getLogger(__name__)
+
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 def queue_signup_webhook(user: User) -> None:
@@ -95,13 +98,29 @@ def post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     }
     started = time.monotonic()
     try:
-        response = httpx.post(
-            delivery.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT
-        )
-        status_code, error = response.status_code, ""
+        status_code, error = asyncio.run(post_within_deadline(delivery.url, body, headers)), ""
+    except TimeoutError:
+        status_code, error = None, f"no answer within {settings.WEBHOOK_TIMEOUT:g} s"
     except httpx.HTTPError as exc:
         status_code, error = None, f"{type(exc).__name__}: {exc}"[:500]
     return status_code, error, int((time.monotonic() - started) * 1000)
+
+
+async def post_within_deadline(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """One deadline for the whole exchange (httpx's timeouts are per operation, so a receiver
+    dripping a byte at a time would hold the worker), and at most MAX_ANSWER_BYTES of the
+    answer read: only its status matters."""
+    async with asyncio.timeout(settings.WEBHOOK_TIMEOUT):
+        async with (
+            httpx.AsyncClient(timeout=settings.WEBHOOK_TIMEOUT) as client,
+            client.stream("POST", url, content=body, headers=headers) as response,
+        ):
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received >= MAX_ANSWER_BYTES:
+                    break
+            return response.status_code
 
 
 def conclude(delivery: WebhookDelivery, number: int, status_code: int | None) -> str:

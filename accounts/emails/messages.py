@@ -7,7 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from accounts.models import User
-from accounts.tokens import set_password_url, verification_url
+from accounts.tokens import absolute_url, set_password_url, verification_url
 
 
 def message_id(kind: str, key: str) -> str:
@@ -62,4 +62,17 @@ def password_reset_email(user: User, request_id: str) -> EmailMultiAlternatives:
         user,
         message_id("password-reset", request_id),
         reset_url=set_password_url(user),
+    )
+
+
+def signup_attempt_email(user: User, request_id: str) -> EmailMultiAlternatives:
+    """To the owner of an address someone tried to sign up with, when the signup answer does
+    not reveal that the address is taken (SIGNUP_REVEALS_TAKEN_EMAIL=False)."""
+    return build_email(
+        "signup_attempt",
+        "Someone tried to sign up with your email address",
+        user,
+        message_id("signup-attempt", request_id),
+        login_url=absolute_url("accounts:login"),
+        reset_url=absolute_url("accounts:password-reset"),
     )

@@ -43,6 +43,15 @@ def send_password_reset(user_id: int, request_id: str) -> str:
     )
 
 
+def send_signup_attempt(user_id: int, request_id: str) -> str:
+    return send_once(
+        "signup attempt email",
+        user_id,
+        EmailDelivery.Kind.SIGNUP_ATTEMPT,
+        lambda user: messages.signup_attempt_email(user, request_id),
+    )
+
+
 def send_once(what: str, user_id: int, kind: str, message_for: MessageFor) -> str:
     """Send the email `message_for` makes, unless one with its Message-ID was already sent.
 
