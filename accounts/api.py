@@ -3,8 +3,9 @@
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from accounts.emails.requests import EmailKind, request_account_email
+from accounts.emails.requests import request_account_email
 from accounts.http import client_ip
+from accounts.models import EmailDelivery
 from accounts.signup import sign_up
 from portal.schemas import ErrorOut
 
@@ -62,7 +63,8 @@ RESET_REQUESTED = (
 
 @router.post("/signups/", response={201: SignupOut, **ERROR_RESPONSES}, url_name="signup")
 def create_signup(request: HttpRequest, payload: SignupIn) -> Status:
-    """Create an account. Answers as soon as the account and its two tasks are committed."""
+    """Create an account. Answers as soon as the account and its tasks (welcome email, audit
+    record, webhook event if configured) are committed."""
     user = sign_up(
         username=payload.username,
         email=payload.email,
@@ -79,7 +81,9 @@ def create_signup(request: HttpRequest, payload: SignupIn) -> Status:
 def request_verification_email(request: HttpRequest, payload: EmailIn) -> Status:
     """Send a new verification link. The answer is the same whether or not the address has an
     account; at most a few requests per address and per client each hour."""
-    request_account_email(EmailKind.VERIFICATION, payload.email, ip_address=client_ip(request))
+    request_account_email(
+        EmailDelivery.Kind.VERIFICATION, payload.email, ip_address=client_ip(request)
+    )
     return Status(202, {"message": VERIFICATION_REQUESTED})
 
 
@@ -87,5 +91,7 @@ def request_verification_email(request: HttpRequest, payload: EmailIn) -> Status
 def request_password_reset(request: HttpRequest, payload: EmailIn) -> Status:
     """Send a link to choose a new password. The answer never reveals whether the address has
     an account; at most a few requests per address and per client each hour."""
-    request_account_email(EmailKind.PASSWORD_RESET, payload.email, ip_address=client_ip(request))
+    request_account_email(
+        EmailDelivery.Kind.PASSWORD_RESET, payload.email, ip_address=client_ip(request)
+    )
     return Status(202, {"message": RESET_REQUESTED})

@@ -4,8 +4,10 @@ from django import forms
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
 
-from accounts.emails.requests import EmailKind, request_account_email
+from accounts.emails.requests import request_account_email
 from accounts.http import client_ip
+from accounts.identity import clean_email
+from accounts.models import EmailDelivery
 
 
 def required_input(widget: type[forms.Widget], **attrs: str) -> forms.Widget:
@@ -42,18 +44,26 @@ class SignupForm(forms.Form):
     )
 
 
-class EmailForm(forms.Form):
+class CanonicalEmail:
+    """The address checked by the portal's own rules (accounts.identity), which refuse some
+    that Django's EmailField accepts; the cleaned value is the canonical form."""
+
+    def clean_email(self) -> str:
+        return clean_email(self.cleaned_data["email"])
+
+
+class EmailForm(CanonicalEmail, forms.Form):
     email = forms.EmailField(
         max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
 
 
-class QueuedPasswordResetForm(PasswordResetForm):
+class QueuedPasswordResetForm(CanonicalEmail, PasswordResetForm):
     """Django's reset form, but the email is sent by a worker, and floods are refused."""
 
     def save(self, *, request: HttpRequest | None = None, **kwargs: Any) -> None:  # type: ignore[override]
         request_account_email(
-            EmailKind.PASSWORD_RESET,
+            EmailDelivery.Kind.PASSWORD_RESET,
             self.cleaned_data["email"],
             ip_address=client_ip(request) if request else None,
         )

@@ -9,6 +9,21 @@ from django.core.exceptions import ValidationError
 from email_validator import EmailNotValidError, validate_email
 
 ENCODED_WORD = re.compile(r"=\?.*\?=")
+USERNAME_KEY_LENGTH = 150
+
+
+def clean_email(typed: str) -> str:
+    """What a person typed as their address, in canonical form; ValidationError otherwise."""
+    reject_control_characters(typed)
+    if not typed.strip():
+        raise ValidationError("This field is required.", code="required")
+    return canonical_email(typed.strip())
+
+
+def reject_control_characters(value: str) -> None:
+    """Line breaks and other control characters could smuggle headers into emails."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValidationError("Control characters and line breaks are not allowed.", code="control")
 
 
 def canonical_email(address: str) -> str:
@@ -39,6 +54,14 @@ def username_key(username: str) -> str:
 def login_username(request: object, credentials: dict[str, str] | None) -> str:
     """The name failed log-ins are counted under: `Alice` and `alice` are one account."""
     return username_key(str((credentials or {}).get("username", "")))[:150]
+
+
+def validate_username_key(username: str) -> None:
+    """Folding can lengthen a name (ß is ss): its key must fit where keys are stored."""
+    if len(username_key(username)) > USERNAME_KEY_LENGTH:
+        raise ValidationError(
+            "This username is too long once its letter case is folded.", code="max_length"
+        )
 
 
 def reject_look_alikes(username: str) -> None:

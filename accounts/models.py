@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 
-from accounts.identity import username_key
+from accounts.identity import USERNAME_KEY_LENGTH, username_key
 
 
 def same_lower_case(field: str, value: str) -> Exact:
@@ -39,7 +39,7 @@ class User(AbstractUser):
         "email address", max_length=254, help_text="In canonical form (accounts.identity)."
     )
     username_key = models.CharField(
-        max_length=150,
+        max_length=USERNAME_KEY_LENGTH,
         unique=True,
         editable=False,
         help_text="The username in the form that compares equal in any letter case.",

@@ -1,7 +1,6 @@
 """The signup use case, shared by the HTML form and the JSON API so that the two cannot drift."""
 
 import logging
-import unicodedata
 import uuid
 from collections.abc import Callable
 
@@ -10,10 +9,20 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.identity import canonical_email, reject_look_alikes
+from accounts.identity import (
+    clean_email,
+    reject_control_characters,
+    reject_look_alikes,
+    validate_username_key,
+)
 from accounts.models import User
 from accounts.tasks import record_signup, send_signup_attempt_email, send_welcome_email
-from accounts.throttle import cooldown_passed, limit_signups
+from accounts.throttle import (
+    cooldown_passed,
+    limit_signups,
+    reserve_username,
+    username_reserved,
+)
 from taskqueue.enqueue import TaskCall, enqueue, enqueue_together
 from webhooks.delivery import queue_signup_webhook
 
@@ -65,7 +74,7 @@ def sign_up(
     except SignupConflict as conflict:
         if conflict.field != "email" or settings.SIGNUP_REVEALS_TAKEN_EMAIL:
             raise
-        tell_the_owner(user.email)
+        tell_the_owner(user.username, user.email)
     return user
 
 
@@ -81,9 +90,11 @@ def create_account(user: User, *, source: str, ip_address: str | None) -> None:
     logger.info("account %s created via %s", user.pk, source)
 
 
-def tell_the_owner(email: str) -> None:
+def tell_the_owner(username: str, email: str) -> None:
     """With SIGNUP_REVEALS_TAKEN_EMAIL=False a signup with a taken address is answered as if it
-    succeeded, and the address's owner gets an email saying so (at most one per cooldown)."""
+    succeeded: its username is reserved as if the account existed, and the address's owner gets
+    an email saying someone tried (at most one per cooldown)."""
+    reserve_username(username)
     owner = User.objects.with_email(email).first()
     if owner is None or not cooldown_passed("signup_attempt", owner.email):
         return
@@ -95,20 +106,6 @@ def tell_the_owner(email: str) -> None:
         group="signup_attempt",
     )
     logger.info("signup with the address of account %s answered as created", owner.pk)
-
-
-def build_account(
-    *, username: str, email: str, password: str | None, password_confirmation: str | None = None
-) -> User:
-    """Validate, then hash the password, outside any transaction (the benchmark's baseline)."""
-    user = validate_account(
-        username=username,
-        email=email,
-        password=password,
-        password_confirmation=password_confirmation,
-    )
-    hash_password(user, password)
-    return user
 
 
 def hash_password(user: User, password: str | None) -> None:
@@ -123,7 +120,7 @@ def validate_account(
     *, username: str, email: str, password: str | None, password_confirmation: str | None
 ) -> User:
     """The unsaved account with normalised fields; raises ValidationError keyed by field."""
-    user = User(username=User.normalize_username(username), email=email.strip())
+    user = User(username=User.normalize_username(username), email=email)
     checks: dict[str, Callable[[], object]] = {
         "username": lambda: validate_username(user),
         "email": lambda: validate_email_address(user),
@@ -154,14 +151,13 @@ def validate_account(
 
 def validate_username(user: User) -> None:
     validate_model_field(user, "username")
+    validate_username_key(user.username)
     reject_look_alikes(user.username)
 
 
 def validate_email_address(user: User) -> None:
     """Stores the address in its canonical form, the one every comparison uses."""
-    if not user.email:
-        raise ValidationError("This field is required.", code="required")
-    user.email = canonical_email(user.email)
+    user.email = clean_email(user.email)
     validate_model_field(user, "email")
 
 
@@ -186,26 +182,23 @@ def confirm_password(password: str, confirmation: str) -> None:
         raise ValidationError("The two passwords do not match.", code="password_mismatch")
 
 
-def reject_control_characters(value: str) -> None:
-    """Line breaks and other control characters could smuggle headers into emails."""
-    if any(unicodedata.category(char) == "Cc" for char in value):
-        raise ValidationError("Control characters and line breaks are not allowed.", code="control")
-
-
 def reject_taken(user: User) -> None:
     """Answer the common case with a clear conflict; the database constraints decide races."""
-    if User.objects.with_username(user.username).exists():
+    if User.objects.with_username(user.username).exists() or username_reserved(user.username):
         raise SignupConflict("username")
     if User.objects.with_email(user.email).exists():
         raise SignupConflict("email")
 
 
 def conflict_from(exc: IntegrityError) -> SignupConflict:
-    message = str(exc)
-    if "username" in message:
-        return SignupConflict("username")
-    if "email" in message:
+    """Which unique constraint refused the account: by its name (PostgreSQL's message also
+    quotes the values, which may contain either word)."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    refused = constraint or str(exc)
+    if "email" in refused:
         return SignupConflict("email")
+    if "username" in refused:
+        return SignupConflict("username")
     raise exc
 
 

@@ -20,27 +20,27 @@ logger = logging.getLogger(__name__)
 
 
 def send_welcome_email(user_id: int) -> str:
-    with failures_logged("send_welcome_email", user_id):
+    with failures_logged("send_welcome_email", f"account {user_id}"):
         return outbox.send_welcome(user_id)
 
 
 def send_verification_email(user_id: int, request_id: str) -> str:
-    with failures_logged("send_verification_email", user_id):
+    with failures_logged("send_verification_email", f"account {user_id}"):
         return outbox.send_verification(user_id, request_id)
 
 
 def send_password_reset_email(user_id: int, request_id: str) -> str:
-    with failures_logged("send_password_reset_email", user_id):
+    with failures_logged("send_password_reset_email", f"account {user_id}"):
         return outbox.send_password_reset(user_id, request_id)
 
 
 def send_signup_attempt_email(user_id: int, request_id: str) -> str:
-    with failures_logged("send_signup_attempt_email", user_id):
+    with failures_logged("send_signup_attempt_email", f"account {user_id}"):
         return outbox.send_signup_attempt(user_id, request_id)
 
 
 def record_signup(user_id: int, source: str, ip_address: str | None) -> str:
-    with failures_logged("record_signup", user_id):
+    with failures_logged("record_signup", f"account {user_id}"):
         user = User.objects.get(pk=user_id)
         return record_once(
             user=user,
@@ -60,7 +60,7 @@ def record_audit_event(
     ip_address: str | None,
     occurred_at: str,
 ) -> str:
-    with failures_logged("record_audit_event", user_id):
+    with failures_logged("record_audit_event", f"account {user_id}"):
         return record_once(
             event_id=event_id,
             user_id=user_id,

@@ -9,9 +9,10 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.emails.requests import EmailKind, request_account_email
+from accounts.emails.requests import request_account_email
 from accounts.forms import EmailForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
+from accounts.models import EmailDelivery
 from accounts.signup import SignupConflict, sign_up
 from accounts.verification import Verification, verify_email
 from throttling.limits import RateLimited
@@ -78,7 +79,7 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             request_account_email(
-                EmailKind.VERIFICATION,
+                EmailDelivery.Kind.VERIFICATION,
                 form.cleaned_data["email"],
                 ip_address=client_ip(request),
             )
@@ -102,10 +103,9 @@ def render_limited(
     return response
 
 
-def locked_out(
-    request: HttpRequest, response: HttpResponse | None, credentials: dict[str, str] | None
-) -> HttpResponse:
-    """What django-axes answers while log-ins for a username or from a client are refused."""
+def locked_out(request: HttpRequest, *details: object) -> HttpResponse:
+    """What django-axes answers while log-ins for a username or from a client are refused (it
+    also passes the credentials, and from 8.1 the response it would have sent: unused here)."""
     minutes = max(1, round(settings.AXES_COOLOFF_TIME * 60))
     page = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
     page["Retry-After"] = str(minutes * 60)
@@ -129,6 +129,10 @@ class PasswordResetView(auth_views.PasswordResetView):
     form_class = QueuedPasswordResetForm
     template_name = "registration/password_reset_form.html"
     success_url = reverse_lazy("accounts:password-reset-done")
+
+    def form_invalid(self, form: QueuedPasswordResetForm) -> HttpResponse:
+        """400, as every other form of the portal answers a submission with errors."""
+        return self.render_to_response(self.get_context_data(form=form), status=400)
 
     def form_valid(self, form: QueuedPasswordResetForm) -> HttpResponse:
         try:

@@ -15,14 +15,17 @@ from ninja import NinjaAPI, Status
 
 from accounts.api import SignupIn, SignupOut
 from accounts.models import User
-from accounts.signup import build_account, reject_taken
+from accounts.signup import hash_password, reject_taken, validate_account
 from portal.urls import urlpatterns as portal_urlpatterns
 
 
 def create_account(username: str, email: str, password: str | None) -> User:
     """Validation, the duplicate checks and the account insert of sign_up(), without the two
     task rows: what a hook that does nothing durable after the response would cost."""
-    user = build_account(username=username, email=email, password=password)
+    user = validate_account(
+        username=username, email=email, password=password, password_confirmation=None
+    )
+    hash_password(user, password)
     reject_taken(user)
     with transaction.atomic():
         user.save()

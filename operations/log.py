@@ -3,11 +3,10 @@
 Imported by the logging configuration, before the apps are ready: no models here.
 """
 
-import contextvars
 import logging
 import re
 
-current_task: contextvars.ContextVar[str] = contextvars.ContextVar("current_task", default="-")
+from taskqueue.current import current_task
 
 # Paths whose last segments are tokens: /verify-email/<uid>/<token>/, /password-reset/<uid>/<token>/
 SECRET_PATHS = re.compile(

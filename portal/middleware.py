@@ -20,7 +20,10 @@ class JsonApiMiddleware:
         match = request.resolver_match
         if match is None or match.namespace != "api" or request.method != "POST":
             return None
-        has_body = int(request.META.get("CONTENT_LENGTH") or 0) > 0
+        has_body = (
+            int(request.META.get("CONTENT_LENGTH") or 0) > 0
+            or "HTTP_TRANSFER_ENCODING" in request.META  # a chunked body has no length
+        )
         if request.content_type == "application/json" or not has_body:
             return None
         body = {

@@ -275,7 +275,8 @@ SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # django-q2 on the ORM broker: the queue is a table in the default database, so a task
 # enqueued inside the signup transaction commits or rolls back with the account. Q_BROKER_URL
-# (redis://...) moves the queue to Redis instead; see README, "Deploy", for what that changes.
+# (redis://...) moves the queue to Redis instead; docs/operations.md, "A Redis broker", says
+# what that changes.
 Q_BROKER_URL = os.getenv("Q_BROKER_URL", "")
 Q_BROKER_IS_DATABASE = not Q_BROKER_URL
 Q_CLUSTER = {
@@ -355,6 +356,7 @@ LOGGING = {
         "taskqueue": {"level": LOG_LEVEL},
         "operations": {"level": LOG_LEVEL},
         "webhooks": {"level": LOG_LEVEL},
+        "throttling": {"level": LOG_LEVEL},
         "django-q": {"level": LOG_LEVEL},
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},

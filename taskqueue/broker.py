@@ -76,7 +76,7 @@ class DatabaseBroker(ORM):
         """The payload, if django-q2's pusher will be able to unpack it; otherwise None, and the
         row is taken out of the queue and recorded among the failed tasks."""
         try:
-            text = payload.decode() if isinstance(payload, bytes | memoryview) else payload
+            text = bytes(payload).decode() if isinstance(payload, bytes | memoryview) else payload
             SignedPackage.loads(text)
         except Exception as exc:  # whatever stops the pusher from unpacking it
             self.quarantine(row_id, payload, exc)

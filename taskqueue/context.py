@@ -8,14 +8,14 @@ from typing import Any
 from django.dispatch import receiver
 from django_q.signals import post_execute_in_worker, pre_execute
 
-from operations.log import current_task
+from taskqueue.current import current_task
 
 logger = logging.getLogger(__name__)
 
 
 @receiver(pre_execute)
 def enter_task(sender: str, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
-    """Every line the task logs names it (operations.log.TaskContextFilter)."""
+    """Every line the task logs names it (the log filter operations.log.TaskContextFilter)."""
     current_task.set(f"{task.get('name')} ({task.get('id')})")
 
 
@@ -25,10 +25,11 @@ def leave_task(sender: str, func: Any, task: dict[str, Any], **kwargs: Any) -> N
 
 
 @contextmanager
-def failures_logged(task: str, account_id: int | None) -> Iterator[None]:
-    """Log a failure with the account id, then let django-q2 record it as a failed attempt."""
+def failures_logged(task: str, subject: str) -> Iterator[None]:
+    """Log a failure with what it concerns ("account 3"), then let django-q2 record it as a
+    failed attempt."""
     try:
         yield
     except Exception:
-        logger.exception("%s failed for account %s", task, account_id)
+        logger.exception("%s failed for %s", task, subject)
         raise

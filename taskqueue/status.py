@@ -7,11 +7,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.models import Failure, OrmQ, Task
 from django_q.status import Stat
 
-from taskqueue.enqueue import TaskFunction, task_path
+from taskqueue.enqueue import TaskFunction, process_broker, task_path
 
 SuccessCounter = Callable[[datetime], int]
 
@@ -37,7 +36,7 @@ def oldest_queued_age() -> float | None:
 
 def clusters_reporting() -> list[Stat]:
     """The qcluster processes that reported in the last few seconds."""
-    return Stat.get_all(get_broker())
+    return Stat.get_all(process_broker())
 
 
 def results_since(since: datetime) -> list[dict[str, Any]]:
@@ -62,7 +61,7 @@ def results_since(since: datetime) -> list[dict[str, Any]]:
 
 def queue_status() -> dict[str, Any]:
     """Queue depth and age, the last hour's results per task, recent failures, clusters."""
-    broker = get_broker()
+    broker = process_broker()
     hour_ago = timezone.now() - timedelta(hours=1)
     return {
         "queue": {
@@ -92,6 +91,6 @@ def queue_status() -> dict[str, Any]:
                 "started": stat.tob.isoformat() if stat.tob else None,
                 "uptime_seconds": int(stat.uptime()),
             }
-            for stat in Stat.get_all(broker)
+            for stat in clusters_reporting()
         ],
     }

@@ -11,6 +11,7 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from accounts import signup as signup_use_case
 from accounts.http import client_ip
 from accounts.models import User
 from accounts.signup import SignupConflict
@@ -282,3 +283,64 @@ def test_with_taken_addresses_hidden_a_taken_username_is_still_409(
     body = {"username": "Alice", "email": "other@example.com"}
     response = client.post("/api/signups/", body, content_type="application/json")
     assert response.status_code == 409
+
+
+def test_with_taken_addresses_hidden_the_username_of_such_a_signup_is_taken_afterwards(
+    client: Client, settings: object
+) -> None:
+    """Otherwise signing up again with the same username would tell: a real account's username
+    is taken, a hidden conflict's would not be."""
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("alice")
+
+    def sign_up_twice(username: str, first_email: str) -> list[int]:
+        return [
+            client.post(
+                "/api/signups/",
+                {"username": username, "email": email},
+                content_type="application/json",
+            ).status_code
+            for email in (first_email, f"{username}-again@example.com")
+        ]
+
+    assert sign_up_twice("probe", "alice@example.com") == sign_up_twice(
+        "control", "control@example.com"
+    )
+
+
+def test_a_chunked_body_that_is_not_json_is_refused_too(client: Client) -> None:
+    body = '{"username": "alice", "email": "alice@example.com"}'
+    response = client.post(
+        "/api/signups/", body, content_type="text/plain", HTTP_TRANSFER_ENCODING="chunked"
+    )
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("address", ["bob@localhost", "=?utf-8?q?x?=@example.com"])
+@pytest.mark.parametrize("path", ["/password-reset/", "/verify-email/resend/"])
+def test_the_email_forms_refuse_what_the_portal_cannot_send_to_with_a_clear_error(
+    client: Client, path: str, address: str
+) -> None:
+    response = client.post(path, {"email": address})
+    assert response.status_code == 400
+    assert 'id="id_email_errors"' in response.content.decode()
+
+
+def test_a_username_too_long_once_folded_is_refused_with_422(client: Client) -> None:
+    body = {"username": "\u00df" * 150, "email": "long@example.com"}  # ß folds to ss
+    response = client.post("/api/signups/", body, content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "username"
+    assert not User.objects.exists()
+
+
+def test_a_race_for_an_address_is_reported_on_the_email_field_whatever_the_address_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL's error names the values too: an address containing "username" must not turn
+    an email conflict into a username conflict."""
+    signup("alice", email="username@example.com")
+    monkeypatch.setattr(signup_use_case, "reject_taken", lambda user: None)
+    with pytest.raises(SignupConflict) as conflict:
+        signup("bob", email="username@example.com")
+    assert conflict.value.field == "email"

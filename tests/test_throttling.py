@@ -191,3 +191,24 @@ def test_hits_at_the_same_moment_are_each_counted() -> None:
     for thread in threads:
         thread.join()
     assert sorted(passed) == [False] * 7 + [True] * 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_requests_at_the_same_moment_one_is_the_first() -> None:
+    limit = Limit("cooldown", 1, timedelta(minutes=1))
+    start = threading.Barrier(8)
+    firsts: list[bool] = []
+
+    def ask() -> None:
+        start.wait()
+        try:
+            firsts.append(limit.first("alice@example.com"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(firsts) == [False] * 7 + [True]

@@ -25,6 +25,8 @@ class RateLimited(Exception):
 
 @dataclass(frozen=True)
 class Limit:
+    """At most `count` hits per `period` for each key; the window starts at a key's first hit."""
+
     name: str
     count: int
     period: timedelta
@@ -37,12 +39,17 @@ class Limit:
             logger.info("rate limit %s reached (%s in %s)", self.name, seen, self.period)
             raise RateLimited(message, int(retry_after.total_seconds()) + 1)
 
+    def first(self, *parts: object) -> bool:
+        """Count one more for `parts`; True only for the first in its window. Two at once get
+        one True between them."""
+        seen, _ = count_hit(key(self.name, parts), self.period)
+        return seen == 1
+
     def reached(self, *parts: object) -> bool:
-        """Whether the next hit would be refused, without counting one."""
-        row = Counter.objects.filter(key=key(self.name, parts)).first()
-        if row is None or row.window_start <= timezone.now() - self.period:
-            return False
-        return row.count >= self.count
+        """Whether `count` hits were made in the current window, without counting one."""
+        return Counter.objects.filter(
+            key=key(self.name, parts), expires_at__gt=timezone.now(), count__gte=self.count
+        ).exists()
 
 
 def key(name: str, parts: tuple[object, ...]) -> str:
@@ -54,17 +61,18 @@ def key(name: str, parts: tuple[object, ...]) -> str:
 def count_hit(counter_key: str, period: timedelta) -> tuple[int, datetime]:
     """One INSERT … ON CONFLICT DO UPDATE: concurrent hits each get their own count."""
     now = timezone.now()
-    expired = now - period
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {TABLE} (key, window_start, count) VALUES (%s, %s, 1)"  # noqa: S608
-            " ON CONFLICT (key) DO UPDATE SET"
-            f" count = CASE WHEN {TABLE}.window_start > %s THEN {TABLE}.count + 1 ELSE 1 END,"
-            f" window_start = CASE WHEN {TABLE}.window_start > %s"
-            f" THEN {TABLE}.window_start ELSE excluded.window_start END"
+            f"INSERT INTO {TABLE} (key, window_start, expires_at, count)"  # noqa: S608
+            " VALUES (%s, %s, %s, 1) ON CONFLICT (key) DO UPDATE SET"
+            f" count = CASE WHEN {TABLE}.expires_at > %s THEN {TABLE}.count + 1 ELSE 1 END,"
+            f" window_start = CASE WHEN {TABLE}.expires_at > %s"
+            f" THEN {TABLE}.window_start ELSE excluded.window_start END,"
+            f" expires_at = CASE WHEN {TABLE}.expires_at > %s"
+            f" THEN {TABLE}.expires_at ELSE excluded.expires_at END"
             " RETURNING count, window_start",
-            [counter_key, adapt(now), adapt(expired), adapt(expired)],
+            [counter_key, adapt(now), adapt(now + period), adapt(now), adapt(now), adapt(now)],
         )
         count, window_start = cursor.fetchone()
     if isinstance(window_start, str):  # SQLite returns the stored text
@@ -74,6 +82,7 @@ def count_hit(counter_key: str, period: timedelta) -> tuple[int, datetime]:
     return count, window_start
 
 
-def prune_counters(older_than: timedelta = timedelta(days=1)) -> int:
-    deleted, _ = Counter.objects.filter(window_start__lt=timezone.now() - older_than).delete()
-    return deleted
+def prune_counters() -> str:
+    """Scheduled hourly: counters whose window has ended count nothing any more."""
+    deleted, _ = Counter.objects.filter(expires_at__lte=timezone.now()).delete()
+    return f"pruned {deleted}"

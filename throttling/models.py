@@ -6,6 +6,7 @@ class Counter(models.Model):
 
     key = models.CharField(max_length=255, unique=True)
     window_start = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True, help_text="When the window ends.")
     count = models.PositiveIntegerField()
 
     def __str__(self) -> str:

@@ -49,7 +49,7 @@ def queue_signup_webhook(user: User) -> None:
 
 def deliver_webhook(delivery_id: int, attempt: int) -> str:
     """The task: make attempt number `attempt` of this delivery."""
-    with failures_logged("deliver_webhook", None):
+    with failures_logged("deliver_webhook", f"webhook delivery {delivery_id}"):
         return attempt_delivery(delivery_id, attempt)
 
 

@@ -16,18 +16,26 @@ logger = logging.getLogger(__name__)
 _open: dict[tuple[object, ...], BaseEmailBackend] = {}
 
 
+STALE = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
+
+
 def send(message: EmailMessage) -> None:
-    """Send on this process's open connection; a stale one is replaced once, then errors raise."""
+    """Send on this process's open connection. One the server dropped while it sat idle is
+    replaced once; any other error (a refusal, a timeout, after which the server may have the
+    email) is raised, for the task's retry to decide, and the next email starts afresh."""
     key = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
     reused = key in _open
     try:
         send_on(connection_for(key), message)
-    except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError):
+    except STALE:
         close(key)
         if not reused:
             raise
         logger.info("mail server connection was stale; reconnecting")
         send_on(connection_for(key), message)
+    except Exception:
+        close(key)
+        raise
 
 
 def connection_for(key: tuple[object, ...]) -> BaseEmailBackend:
