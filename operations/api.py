@@ -14,6 +14,7 @@ router = Router(tags=["operations"])
 class StatusOut(Schema):
     queue: dict
     last_hour: list[dict]
+    retrying: list[dict]
     recent_failures: list[dict]
     clusters: list[dict]
 

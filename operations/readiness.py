@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from taskqueue.status import clusters_reporting, oldest_queued_age
+from taskqueue.status import clusters_reporting, oldest_queued_age, retry_summary
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +65,11 @@ def check_queue_age() -> Check:
         return Check(True, "not measured with the Redis broker")
     age = oldest_queued_age()
     limit = settings.READY_MAX_QUEUE_AGE
-    if age is None:
-        return Check(True, "queue empty")
-    if age > limit:
-        return Check(False, f"oldest queued task waits {age:.0f}s (limit {limit}s)")
-    return Check(True, f"oldest queued task waits {age:.0f}s")
+    waiting = "queue empty" if age is None else f"oldest queued task waits {age:.0f}s"
+    detail = f"{waiting}; {retry_summary()}"
+    if age is not None and age > limit:
+        return Check(False, f"{detail} (limit {limit}s)")
+    return Check(True, detail)
 
 
 def check_workers() -> Check:

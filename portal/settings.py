@@ -289,10 +289,12 @@ Q_CLUSTER = {
     "workers": envint("Q_WORKERS", 2),
     # Seconds a task may run before its worker is killed.
     "timeout": envint("Q_TIMEOUT", 30),
-    # Seconds after which an unacknowledged (crashed, killed or failed) task is delivered again.
+    # Seconds after which a claimed task whose worker died (crashed, killed, timed out) is
+    # delivered again. A task that failed waits for its back-off instead (taskqueue.retries).
     "retry": envint("Q_RETRY", 60),
-    # Deliveries of a failing task before it stays failed; an operator can re-queue it.
-    "max_attempts": envint("Q_MAX_ATTEMPTS", 5),
+    # Attempts of a failing task before it fails for good; an operator can re-queue it then.
+    # With the back-off below, the default 14 attempts spread over more than 26 hours.
+    "max_attempts": envint("Q_MAX_ATTEMPTS", 14),
     "bulk": envint("Q_BULK", 1),
     # Seconds between the sentinel's rounds: it checks its processes and saves the cluster's
     # status (to the database cache) each time; that status lives 3 s, so stay below 3.
@@ -308,6 +310,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Task queue",
 }
+# Seconds before a failed task's next attempt: BASE, doubling up to MAX (plus up to 20% jitter).
+Q_RETRY_BACKOFF_BASE = envfloat("Q_RETRY_BACKOFF_BASE", 30)
+Q_RETRY_BACKOFF_MAX = envfloat("Q_RETRY_BACKOFF_MAX", 6 * 3600)
 READY_MAX_QUEUE_AGE = envint("READY_MAX_QUEUE_AGE", 300)
 TASK_RESULT_RETENTION_HOURS = envint("TASK_RESULT_RETENTION_HOURS", 7 * 24)
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:

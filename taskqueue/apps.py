@@ -6,4 +6,4 @@ class TaskQueueConfig(AppConfig):
     verbose_name = "Task queue"
 
     def ready(self) -> None:
-        from taskqueue import context, results  # noqa: F401 - their receivers
+        from taskqueue import context, results, retries  # noqa: F401 - their receivers

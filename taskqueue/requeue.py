@@ -9,6 +9,7 @@ from django_q.models import Failure
 
 from taskqueue.broker import UNREADABLE
 from taskqueue.enqueue import TaskCall, enqueue_together
+from taskqueue.models import ScheduledRetry
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,8 @@ def requeue_failed(ids: Iterable[str]) -> int:
 
 
 def requeue_failures(failures: QuerySet[Failure]) -> int:
-    """Queue each failed task again under its own name, and drop its failure record.
+    """Queue each failed task again under its own name, and drop its failure record; a task
+    still waiting for its next attempt is skipped, so that it never runs twice.
 
     Both happen in one transaction with the database broker, so a task is never queued twice
     nor lost. The tasks guard their own effects, so re-queueing one that did its work is harmless.
@@ -29,6 +31,9 @@ def requeue_failures(failures: QuerySet[Failure]) -> int:
         for failure in failures.select_for_update():
             if failure.func == UNREADABLE:
                 logger.warning("%s has no task to re-queue; delete it instead", failure.name)
+                continue
+            if ScheduledRetry.objects.filter(task_id=failure.id).exists():
+                logger.warning("%s is still queued for its next attempt: skipped", failure.name)
                 continue
             call = TaskCall(
                 failure.func,

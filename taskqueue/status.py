@@ -5,12 +5,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
+from django_q.conf import Conf
 from django_q.models import Failure, OrmQ, Task
 from django_q.status import Stat
 
 from taskqueue.enqueue import TaskFunction, process_broker, task_path
+from taskqueue.models import ScheduledRetry
 
 SuccessCounter = Callable[[datetime], int]
 
@@ -59,17 +61,54 @@ def results_since(since: datetime) -> list[dict[str, Any]]:
     )
 
 
+def failed_for_good() -> QuerySet[Failure]:
+    """Failures with no attempt left: what an operator may re-queue."""
+    return Failure.objects.exclude(id__in=ScheduledRetry.objects.values("task_id"))
+
+
+def retry_summary() -> str:
+    """How many tasks wait to retry and how many failed for good, and since when."""
+    retrying = ScheduledRetry.objects.aggregate(count=Count("id"))
+    failed = failed_for_good().aggregate(count=Count("id"), since=Min("stopped"))
+    parts = [f"{retrying['count']} waiting to retry", f"{failed['count']} failed for good"]
+    if failed["since"]:
+        parts[-1] += f" (the first at {failed['since']:%Y-%m-%d %H:%M:%S} UTC)"
+    return ", ".join(parts)
+
+
 def queue_status() -> dict[str, Any]:
-    """Queue depth and age, the last hour's results per task, recent failures, clusters."""
+    """Queue depth and age, tasks waiting for a retry, the last hour's results per task, the
+    tasks that failed for good, clusters."""
     broker = process_broker()
     hour_ago = timezone.now() - timedelta(hours=1)
+    retrying = ScheduledRetry.objects.all()
+    errors = dict(
+        Failure.objects.filter(id__in=retrying.values("task_id")).values_list("id", "result")
+    )
     return {
         "queue": {
             "depth": broker.queue_size(),
-            "in_progress": broker.lock_size() if settings.Q_BROKER_IS_DATABASE else None,
+            "in_progress": (
+                max(0, broker.lock_size() - retrying.count())
+                if settings.Q_BROKER_IS_DATABASE
+                else None
+            ),
+            "retrying": retrying.count(),
+            "failed": failed_for_good().count(),
             "oldest_age_seconds": oldest_queued_age(),
         },
         "last_hour": results_since(hour_ago),
+        "retrying": [
+            {
+                "id": retry.task_id,
+                "name": retry.name,
+                "attempts": retry.attempts_made,
+                "max_attempts": Conf.MAX_ATTEMPTS,
+                "next_attempt": retry.next_attempt_at.isoformat(),
+                "error": str(errors.get(retry.task_id, ""))[:300],
+            }
+            for retry in retrying[:20]
+        ],
         "recent_failures": [
             {
                 "id": failure.id,
@@ -79,7 +118,7 @@ def queue_status() -> dict[str, Any]:
                 "stopped": failure.stopped.isoformat(),
                 "error": str(failure.result)[:300],
             }
-            for failure in Failure.objects.order_by("-stopped")[:20]
+            for failure in failed_for_good().order_by("-stopped")[:20]
         ],
         "clusters": [
             {

@@ -11,14 +11,16 @@ from django_q.conf import Conf
 from accounts.emails import smtp
 from tests.support import PROJECT_DIR, QCluster, SmtpServer, WebhookReceiver, database_url
 
-# Short timings for the workers the tests start: a failed or abandoned task is delivered again
-# after Q_RETRY seconds, so a whole retry cycle fits in a test.
+# Short timings for the workers the tests start: an abandoned task is delivered again after
+# Q_RETRY seconds, a failed one after 2, then 4 seconds, so a whole retry cycle fits in a test.
 TEST_WORKER_ENV = {
     "SIGNUPS_PER_CLIENT_HOURLY": "100000",
     "Q_WORKERS": "2",
     "Q_TIMEOUT": "5",
     "Q_RETRY": "6",
     "Q_MAX_ATTEMPTS": "3",
+    "Q_RETRY_BACKOFF_BASE": "2",
+    "Q_RETRY_BACKOFF_MAX": "8",
     "Q_POLL": "0.1",
     "DEBUG": "True",
 }

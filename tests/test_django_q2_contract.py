@@ -5,8 +5,6 @@ so that an upgrade which changes one of them fails here, by name, rather than in
 Workers and monitors are django-q2's own functions, run in this process.
 """
 
-import queue
-from multiprocessing import Value
 from typing import Any
 
 import pytest
@@ -17,16 +15,15 @@ from django_q import core_signing
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import Failure, OrmQ, Schedule, Success, Task
-from django_q.monitor import monitor
 from django_q.scheduler import scheduler
 from django_q.signals import pre_enqueue
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 from django_q.tasks import async_task
-from django_q.worker import worker
 
 from operations.log import current_task
 from taskqueue.broker import DatabaseBroker
 from taskqueue.enqueue import TaskCall, async_task_options, enqueue_together, schedule_once
+from tests.support import deliver, make_claimable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,29 +57,6 @@ def queued_packages() -> list[dict[str, Any]]:
     return [
         SignedPackage.loads(payload) for payload in OrmQ.objects.values_list("payload", flat=True)
     ]
-
-
-def deliver(broker: DatabaseBroker) -> dict[str, Any]:
-    """One round of a cluster, with django-q2's own worker and monitor: what its pusher does with
-    a claimed row (unsign, note the ack id), then run, then save and acknowledge."""
-    [(ack_id, payload)] = broker.dequeue()
-    package = SignedPackage.loads(payload)
-    package["ack_id"] = ack_id
-    tasks: queue.Queue = queue.Queue()
-    results: queue.Queue = queue.Queue()
-    for item in (package, "STOP"):
-        tasks.put(item)
-    worker(tasks, results, Value("f", -1), timeout=10)
-    result = results.get_nowait()
-    results.put(result)
-    results.put("STOP")
-    monitor(results, broker)
-    return result
-
-
-def make_claimable() -> None:
-    """What the retry delay does for an unacknowledged task, without waiting for it."""
-    OrmQ.objects.update(lock=timezone.now() - timezone.timedelta(seconds=1))
 
 
 # Packages

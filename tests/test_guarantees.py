@@ -22,6 +22,8 @@ from django_q.models import Failure, OrmQ
 
 from accounts.emails.messages import welcome_message_id
 from accounts.models import AuditRecord, EmailDelivery, User
+from taskqueue.models import ScheduledRetry
+from taskqueue.status import failed_for_good
 from tests.conftest import TEST_WORKER_ENV
 from tests.factories import many_signups
 from tests.outcomes import (
@@ -140,6 +142,28 @@ def test_smtp_outage_failures_are_visible_and_every_email_goes_once_when_it_is_b
     for user in users:
         wait_for_welcome_email(smtp_server, user.username, timeout=45)
     wait_for(lambda: not Failure.objects.exists(), message="the retries to be recorded")
+    assert duplicate_emails(smtp_server) == 0
+
+
+def test_an_smtp_outage_longer_than_a_fixed_retry_horizon_ends_with_every_email_sent_once(
+    smtp_server: SmtpServer, start_qcluster: Callable[..., QCluster]
+) -> None:
+    """The attempts back off (here in seconds, by default over a day): the outage outlasts the
+    three attempts the tests' workers would otherwise have, and nobody touches anything."""
+    smtp_server.stop()
+    users = many_signups(3)
+    start_qcluster(Q_MAX_ATTEMPTS="8", Q_RETRY_BACKOFF_BASE="1", Q_RETRY_BACKOFF_MAX="4")
+    wait_for(
+        lambda: ScheduledRetry.objects.filter(attempts_made__gte=4).count() == len(users),
+        timeout=60,
+        message="four failed attempts of each welcome email",
+    )
+    assert not failed_for_good().exists()
+
+    smtp_server.start()
+    wait_for_all_effects(smtp_server, len(users), timeout=60)
+    wait_for(lambda: not Failure.objects.exists(), message="the successes to be recorded")
+    assert not ScheduledRetry.objects.exists()
     assert duplicate_emails(smtp_server) == 0
 
 

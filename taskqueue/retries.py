@@ -1,0 +1,69 @@
+"""Retries that back off: a failed task's next attempt comes after a delay that doubles, with
+jitter, up to Q_RETRY_BACKOFF_MAX, for Q_MAX_ATTEMPTS attempts (by default spread over more
+than a day), so an outage of hours ends with every task done and nobody re-queueing anything.
+
+django-q2 alone delivers a failed task again after the fixed Q_RETRY. Here the failed task's
+queue row is hidden until its next attempt instead (the broker claims only rows whose lock has
+passed), so no worker is held while it waits.
+"""
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.dispatch import receiver
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ, Task
+from django_q.signals import post_execute, post_execute_in_worker
+
+from taskqueue.models import ScheduledRetry
+
+
+def backoff(attempts_made: int) -> timedelta:
+    """The wait before attempt `attempts_made + 1`: BASE, 2 BASE, 4 BASE... up to MAX, each
+    stretched by up to a fifth at random so that tasks failed together do not retry together."""
+    base, ceiling = settings.Q_RETRY_BACKOFF_BASE, settings.Q_RETRY_BACKOFF_MAX
+    delay = min(ceiling, base * 2 ** (attempts_made - 1))
+    return timedelta(seconds=delay * random.uniform(1.0, 1.2))  # noqa: S311 - not a secret
+
+
+def shortest_schedule() -> list[timedelta]:
+    """The waits between a task's Q_MAX_ATTEMPTS attempts, with no jitter: the least time over
+    which a failing task is tried before it fails for good."""
+    base, ceiling = settings.Q_RETRY_BACKOFF_BASE, settings.Q_RETRY_BACKOFF_MAX
+    return [
+        timedelta(seconds=min(ceiling, base * 2 ** (n - 1))) for n in range(1, Conf.MAX_ATTEMPTS)
+    ]
+
+
+@receiver(post_execute_in_worker)
+def hide_until_next_attempt(sender: str, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """In the worker, as soon as an attempt failed: move the task's queue row out of sight until
+    its next attempt, and note when that is (or that there is none)."""
+    if task.get("success") or task.get("sync") or "ack_id" not in task:
+        return
+    attempts_made = 1 + (
+        Task.objects.filter(id=task["id"]).values_list("attempt_count", flat=True).first() or 0
+    )
+    if attempts_made >= Conf.MAX_ATTEMPTS:
+        ScheduledRetry.objects.filter(task_id=task["id"]).delete()
+        return
+    next_attempt_at = timezone.now() + backoff(attempts_made)
+    OrmQ.objects.filter(pk=task["ack_id"]).update(lock=next_attempt_at)
+    ScheduledRetry.objects.update_or_create(
+        task_id=task["id"],
+        defaults={
+            "name": task["name"],
+            "attempts_made": attempts_made,
+            "next_attempt_at": next_attempt_at,
+        },
+    )
+
+
+@receiver(post_execute)
+def forget_retry_once_done(sender: str, task: dict[str, Any], **kwargs: Any) -> None:
+    """In the monitor: a task that succeeded waits for nothing any more."""
+    if task["success"]:
+        ScheduledRetry.objects.filter(task_id=task["id"]).delete()

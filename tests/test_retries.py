@@ -1,0 +1,122 @@
+"""Retries that back off, and "failed" that means failed for good (taskqueue.retries)."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import Failure, OrmQ, Task
+
+from taskqueue.broker import DatabaseBroker
+from taskqueue.enqueue import TaskCall, enqueue_together
+from taskqueue.models import ScheduledRetry
+from taskqueue.requeue import requeue_failures
+from taskqueue.retries import backoff, shortest_schedule
+from taskqueue.status import queue_status
+from tests import test_django_q2_contract as contract
+from tests.support import deliver, make_claimable
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+flaky_task = contract.flaky_task
+
+
+@pytest.fixture
+def broker() -> DatabaseBroker:
+    return DatabaseBroker(list_key=Conf.CLUSTER_NAME)
+
+
+@pytest.fixture
+def failing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next three attempts of flaky_task fail."""
+    monkeypatch.setattr(contract, "failures_to_come", 3)
+
+
+def queue_flaky(name: str = "flaky") -> None:
+    enqueue_together([TaskCall(flaky_task, (1,), name=name, group=None, keep_success=False)])
+
+
+def test_the_default_schedule_spreads_attempts_over_more_than_a_day() -> None:
+    assert sum(shortest_schedule(), timedelta()) >= timedelta(hours=24)
+
+
+def test_each_wait_doubles_up_to_the_ceiling_with_up_to_a_fifth_of_jitter(
+    settings: object,
+) -> None:
+    settings.Q_RETRY_BACKOFF_BASE, settings.Q_RETRY_BACKOFF_MAX = 30, 100
+    for attempts_made, expected in [(1, 30), (2, 60), (3, 100), (9, 100)]:
+        waits = {backoff(attempts_made).total_seconds() for _ in range(50)}
+        assert expected <= min(waits) and max(waits) <= expected * 1.2
+        assert len(waits) > 1
+
+
+def test_a_failed_task_waits_out_of_sight_until_its_next_attempt(
+    broker: DatabaseBroker, failing: None, settings: object
+) -> None:
+    settings.Q_RETRY_BACKOFF_BASE = 30
+    queue_flaky()
+    before = timezone.now()
+    deliver(broker)
+    retry = ScheduledRetry.objects.get(name="flaky")
+    assert retry.attempts_made == 1
+    assert before + timedelta(seconds=30) <= retry.next_attempt_at
+    assert retry.next_attempt_at <= timezone.now() + timedelta(seconds=36)
+    assert OrmQ.objects.get().lock == retry.next_attempt_at
+    assert broker.dequeue() is None  # not claimable before then
+
+
+def test_a_task_that_succeeds_on_a_later_attempt_waits_for_nothing_more(
+    broker: DatabaseBroker, failing: None
+) -> None:
+    contract.failures_to_come = 1
+    queue_flaky()
+    deliver(broker)
+    make_claimable()
+    deliver(broker)
+    assert not ScheduledRetry.objects.exists()
+    assert not Failure.objects.exists()
+    assert Task.objects.get(name="flaky").attempt_count == 2
+
+
+def test_a_task_out_of_attempts_has_failed_for_good(
+    broker: DatabaseBroker, failing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 2)
+    queue_flaky()
+    deliver(broker)
+    make_claimable()
+    deliver(broker)
+    assert not ScheduledRetry.objects.exists()
+    assert not OrmQ.objects.exists()
+    status = queue_status()
+    assert (status["queue"]["retrying"], status["queue"]["failed"]) == (0, 1)
+    assert [failure["name"] for failure in status["recent_failures"]] == ["flaky"]
+
+
+def test_a_task_waiting_to_retry_is_reported_apart_from_the_failed_ones(
+    broker: DatabaseBroker, failing: None, client: Client
+) -> None:
+    queue_flaky()
+    deliver(broker)
+    status = queue_status()
+    assert status["queue"]["retrying"] == 1
+    assert status["queue"]["failed"] == 0
+    assert status["queue"]["in_progress"] == 0
+    [retrying] = status["retrying"]
+    assert (retrying["name"], retrying["attempts"]) == ("flaky", 1)
+    assert retrying["max_attempts"] == Conf.MAX_ATTEMPTS
+    assert "the mail server is away" in retrying["error"]
+    assert status["recent_failures"] == []
+    readiness = client.get("/readyz").json()["checks"]["queue"]["detail"]
+    assert "1 waiting to retry, 0 failed for good" in readiness
+
+
+def test_requeueing_skips_a_task_still_waiting_to_retry(
+    broker: DatabaseBroker, failing: None
+) -> None:
+    queue_flaky()
+    deliver(broker)
+    assert requeue_failures(Failure.objects.all()) == 0
+    assert OrmQ.objects.count() == 1
+    assert Failure.objects.count() == 1
