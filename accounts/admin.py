@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import AuditRecord, EmailDelivery, User
+from accounts.throttle import lift_login_lock
 
 
 @admin.register(User)
@@ -10,6 +12,14 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["username", "email", "date_joined", "is_active", "is_staff"]
     list_filter = ["is_active", "is_staff", "date_joined"]
     ordering = ["-date_joined"]
+    actions = ["lift_login_lock"]
+
+    @admin.action(description="Lift log-in lock")
+    def lift_login_lock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        """Failed log-ins for these usernames are forgotten (those counted per client stay)."""
+        for user in queryset:
+            lift_login_lock(username=user.username)
+        self.message_user(request, f"Lifted the log-in lock of {queryset.count()} account(s).")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -3,7 +3,6 @@
 import uuid
 from typing import Any
 
-from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -12,6 +11,7 @@ from django.utils import timezone
 from accounts.http import client_ip
 from accounts.models import AuditRecord, User
 from accounts.tasks import record_audit_event
+from accounts.throttle import LOGIN_LOCKED
 from taskqueue.enqueue import enqueue
 
 
@@ -49,7 +49,10 @@ def record_login(sender: type, request: HttpRequest, user: User, **kwargs: Any) 
 def record_failed_login(
     sender: str, credentials: dict[str, str], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    """Django passes the credentials with the password already masked; only the name is kept."""
+    """Django passes the credentials with the password already masked; only the name is kept.
+    A log-in refused by a lock is not a new failure (accounts.login_throttle)."""
+    if request is not None and hasattr(request, LOGIN_LOCKED):
+        return
     username = str(credentials.get("username", ""))[:150]
     user = User.objects.with_username(username).first() if username else None
     queue_audit_event(
@@ -58,19 +61,4 @@ def record_failed_login(
         username=username,
         source="web",
         ip_address=client_ip(request) if request else None,
-    )
-
-
-@receiver(user_locked_out)
-def record_lockout(
-    sender: str, request: HttpRequest, username: str, ip_address: str, **kwargs: Any
-) -> None:
-    """`username` is the key failures are counted under (accounts.identity.login_username)."""
-    user = User.objects.filter(username_key=username).first() if username else None
-    queue_audit_event(
-        AuditRecord.Action.LOGIN_LOCKED_OUT,
-        user=user,
-        username=username or "",
-        source="web",
-        ip_address=ip_address,
     )

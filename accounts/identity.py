@@ -51,11 +51,6 @@ def username_key(username: str) -> str:
     return unicodedata.normalize("NFKC", folded)
 
 
-def login_username(request: object, credentials: dict[str, str] | None) -> str:
-    """The name failed log-ins are counted under: `Alice` and `alice` are one account."""
-    return username_key(str((credentials or {}).get("username", "")))[:150]
-
-
 def validate_username_key(username: str) -> None:
     """Folding can lengthen a name (ß is ss): its key must fit where keys are stored."""
     if len(username_key(username)) > USERNAME_KEY_LENGTH:

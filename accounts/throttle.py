@@ -8,11 +8,44 @@ from accounts.identity import username_key
 from throttling.limits import Limit
 
 HOUR = timedelta(hours=1)
+# Set on a request whose log-in was refused by a lock, or whose failure set one: the seconds left.
+LOGIN_LOCKED = "login_locked_for"
 TRY_LATER = "Too many requests from your network. Please try again later."
 # A username given with a taken address, when signups do not reveal taken addresses
 # (SIGNUP_REVEALS_TAKEN_EMAIL=False), is answered as taken for this long, as if the account had
 # been created: otherwise signing up again with it would tell whether the address was taken.
 RESERVED_USERNAMES = Limit("reserved-username", 1, timedelta(days=30))
+
+
+def login_failures(by: str) -> Limit:
+    """Failed log-ins counted per username (`by="username"`) or per client (`by="client"`)."""
+    minutes = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    return Limit(f"login-{by}", settings.LOGIN_FAILURE_LIMIT, minutes)
+
+
+def login_locked_for(username: str, ip_address: str | None) -> int | None:
+    """Seconds left of a log-in lock on this username or this client, or None."""
+    waits = [login_failures("username").retry_after(username_key(username))]
+    if ip_address:
+        waits.append(login_failures("client").retry_after(ip_address))
+    locked = [wait for wait in waits if wait is not None]
+    return max(locked) if locked else None
+
+
+def count_login_failure(username: str, ip_address: str | None) -> bool:
+    """Count a failed log-in; True when it is the one that locks the username or the client."""
+    limit = settings.LOGIN_FAILURE_LIMIT
+    locks = login_failures("username").add(username_key(username)) == limit
+    if ip_address:
+        locks |= login_failures("client").add(ip_address) == limit
+    return locks
+
+
+def lift_login_lock(*, username: str | None = None, ip_address: str | None = None) -> None:
+    if username is not None:
+        login_failures("username").reset(username_key(username))
+    if ip_address is not None:
+        login_failures("client").reset(ip_address)
 
 
 def limit_signups(ip_address: str | None) -> None:

@@ -103,15 +103,6 @@ def render_limited(
     return response
 
 
-def locked_out(request: HttpRequest, *details: object) -> HttpResponse:
-    """What django-axes answers while log-ins for a username or from a client are refused (it
-    also passes the credentials, and from 8.1 the response it would have sent: unused here)."""
-    minutes = max(1, round(settings.AXES_COOLOFF_TIME * 60))
-    page = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
-    page["Retry-After"] = str(minutes * 60)
-    return page
-
-
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True

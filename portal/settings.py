@@ -99,13 +99,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "throttling",
-    "axes",
     "ninja",
     "django_q",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before the middleware that may refuse a request, so that its answers carry the policy too.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,10 +114,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     "operations.middleware.DatabaseUnavailableMiddleware",
     "portal.middleware.JsonApiMiddleware",
-    "axes.middleware.AxesMiddleware",
+    "accounts.login_throttle.LoginLockoutMiddleware",
 ]
 
 # Every page, the admin and the API docs included, loads only the portal's own scripts, styles
@@ -192,11 +192,8 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = [
-    # Refuses log-ins for a username or a client locked out by repeated failures (django-axes).
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# Django's backend, refusing log-ins for a username or a client locked by repeated failures.
+AUTHENTICATION_BACKENDS = ["accounts.login_throttle.ThrottledModelBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -228,18 +225,11 @@ EMAIL_REQUEST_COOLDOWN = envint("EMAIL_REQUEST_COOLDOWN", 60)
 SIGNUP_REVEALS_TAKEN_EMAIL = envbool("SIGNUP_REVEALS_TAKEN_EMAIL", "True")
 # Each signup costs an Argon2 hash and an email.
 SIGNUPS_PER_CLIENT_HOURLY = envint("SIGNUPS_PER_CLIENT_HOURLY", 20)
-# Log-ins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one client,
-# log-ins are refused for LOGIN_LOCKOUT_MINUTES; staff lift a lock in the admin ("Access
-# attempts") or with `manage.py axes_reset_username`.
-AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = envfloat("LOGIN_LOCKOUT_MINUTES", 5) / 60
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a stranger cannot prolong the lock
-AXES_RESET_ON_SUCCESS = True
-AXES_DISABLE_ACCESS_LOG = True  # log-ins are audited by the portal (AuditRecord)
-AXES_USERNAME_CALLABLE = "accounts.identity.login_username"
-AXES_CLIENT_IP_CALLABLE = "accounts.http.client_ip"
-AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# Log-ins: after LOGIN_FAILURE_LIMIT failures for one username, or from one client, within
+# LOGIN_LOCKOUT_MINUTES, log-ins for it are refused until those minutes have passed; staff lift
+# a lock with the accounts admin's action "Lift log-in lock".
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT_MINUTES = envint("LOGIN_LOCKOUT_MINUTES", 5)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

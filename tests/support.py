@@ -97,12 +97,15 @@ class SmtpHandler:
 
     messages: list[ReceivedMail] = field(default_factory=list)
     delay: float = 0.0
+    on_accept: Callable[[], object] | None = None  # runs once a message is taken, before 250
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         received = ReceivedMail(envelope.content, time.monotonic(), list(envelope.rcpt_tos))
         self.messages.append(received)
+        if self.on_accept is not None:
+            self.on_accept()
         return "250 Message accepted for delivery"
 
 

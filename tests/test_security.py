@@ -344,3 +344,13 @@ def test_a_race_for_an_address_is_reported_on_the_email_field_whatever_the_addre
     with pytest.raises(SignupConflict) as conflict:
         signup("bob", email="username@example.com")
     assert conflict.value.field == "email"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1:8000@evil.example"])
+def test_a_request_for_another_host_gets_our_400_page_with_the_policy(
+    client: Client, host: str
+) -> None:
+    response = client.get("/", HTTP_HOST=host)
+    assert response.status_code == 400
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert "<!doctype html>" in response.content.decode().lower()

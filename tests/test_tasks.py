@@ -5,6 +5,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -16,7 +17,7 @@ from accounts.models import AuditRecord, EmailDelivery
 from accounts.tasks import record_signup, send_welcome_email
 from taskqueue.results import prune_task_results
 from tests.factories import signup
-from tests.support import SmtpServer, free_port, needs_postgresql
+from tests.support import SmtpServer, database_url, free_port, needs_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -185,3 +186,27 @@ def test_worker_reuses_its_mail_server_connection_and_reconnects_when_it_drops(
         ["alice@example.com"],
         ["bob@example.com"],
     ]
+
+
+@needs_postgresql("ends the worker's database connection from the server side")
+@pytest.mark.django_db(transaction=True)
+def test_an_email_sent_just_before_the_database_connection_dies_is_recorded_once_it_is_back(
+    smtp_settings: SmtpServer,
+) -> None:
+    """The window a database restart opened: the mail server has the email, the record is not
+    written yet. The record is written on a new connection, so a redelivery sends nothing."""
+    user = signup("alice")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [pid] = cursor.fetchone()
+
+    def end_the_workers_connection() -> None:
+        with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    smtp_settings.handler.on_accept = end_the_workers_connection
+    assert send_welcome_email(user.pk).startswith("sent")
+    smtp_settings.handler.on_accept = None
+    assert EmailDelivery.objects.filter(user=user, kind="welcome").count() == 1
+    assert send_welcome_email(user.pk) == "already sent"
+    assert len(smtp_settings.messages) == 1

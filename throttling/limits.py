@@ -39,6 +39,25 @@ class Limit:
             logger.info("rate limit %s reached (%s in %s)", self.name, seen, self.period)
             raise RateLimited(message, int(retry_after.total_seconds()) + 1)
 
+    def add(self, *parts: object) -> int:
+        """Count one more for `parts`, refusing nothing; returns the count in the window."""
+        seen, _ = count_hit(key(self.name, parts), self.period)
+        return seen
+
+    def retry_after(self, *parts: object) -> int | None:
+        """Seconds until the window of a key that reached `count` ends; None if it has not."""
+        ends = (
+            Counter.objects.filter(
+                key=key(self.name, parts), expires_at__gt=timezone.now(), count__gte=self.count
+            )
+            .values_list("expires_at", flat=True)
+            .first()
+        )
+        return None if ends is None else int((ends - timezone.now()).total_seconds()) + 1
+
+    def reset(self, *parts: object) -> None:
+        Counter.objects.filter(key=key(self.name, parts)).delete()
+
     def first(self, *parts: object) -> bool:
         """Count one more for `parts`; True only for the first in its window. Two at once get
         one True between them."""

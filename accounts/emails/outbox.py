@@ -5,11 +5,12 @@ Message-ID) and a redelivered task finds the record and sends nothing.
 """
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from accounts.emails import messages, smtp
 from accounts.models import EmailDelivery, User
@@ -18,6 +19,11 @@ from accounts.transactions import savepoint_if_in_transaction
 logger = logging.getLogger(__name__)
 
 MessageFor = Callable[[User], EmailMultiAlternatives | None]
+
+DATABASE_GONE = (OperationalError, InterfaceError)
+# Seconds between the tries to record an email sent just before the database went away: a
+# restart of a few seconds (7.5 in all) doubles nothing.
+RECORD_RETRY_WAITS = (0.25, 0.5, 1, 2, 3.75)
 
 
 def send_welcome(user_id: int) -> str:
@@ -62,7 +68,28 @@ def send_once(what: str, user_id: int, kind: str, message_for: MessageFor) -> st
     only a database-wide write lock, which must not be held for an SMTP conversation: there the
     check and the record bracket the send instead.
     `message_for` returns None when the email is no longer wanted.
+
+    If the database goes away once the mail server has the email (a restart, a failover), the
+    record is written again through a new connection for a few seconds: otherwise the task's
+    next delivery would send the email a second time.
     """
+    handed_over: list[str] = []
+    try:
+        return send_and_record(what, user_id, kind, message_for, handed_over)
+    except DATABASE_GONE:
+        if not handed_over:
+            raise
+        [message_id] = handed_over
+        record_after_reconnecting(user_id, kind, message_id)
+    logger.info("%s for account %s sent as %s", what, user_id, message_id)
+    return f"sent {message_id}"
+
+
+def send_and_record(
+    what: str, user_id: int, kind: str, message_for: MessageFor, handed_over: list[str]
+) -> str:
+    """The send, bracketed by the check and the record; `handed_over` gets the Message-ID once
+    the mail server has accepted the email."""
     with account_lock_scope():
         user = locked_account(user_id)
         if user is None:
@@ -77,9 +104,28 @@ def send_once(what: str, user_id: int, kind: str, message_for: MessageFor) -> st
             logger.info("%s for account %s already sent as %s", what, user_id, message_id)
             return "already sent"
         smtp.send(message)
+        handed_over.append(message_id)
         record_delivery(user, kind, message_id)
     logger.info("%s for account %s sent as %s", what, user_id, message_id)
     return f"sent {message_id}"
+
+
+def record_after_reconnecting(user_id: int, kind: str, message_id: str) -> None:
+    """Write the record of an email the mail server already has, on a new connection, waiting
+    a little longer each time the database is still away (RECORD_RETRY_WAITS in all)."""
+    for attempt, wait in enumerate(RECORD_RETRY_WAITS, start=1):
+        time.sleep(wait)
+        connection.close()
+        try:
+            EmailDelivery.objects.get_or_create(
+                message_id=message_id, defaults={"user_id": user_id, "kind": kind}
+            )
+        except DATABASE_GONE:
+            if attempt == len(RECORD_RETRY_WAITS):
+                raise
+            continue
+        logger.warning("%s recorded after the database came back (try %s)", message_id, attempt)
+        return
 
 
 def account_lock_scope() -> AbstractContextManager[object]:
