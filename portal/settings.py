@@ -303,6 +303,9 @@ Q_CLUSTER = {
 # Seconds before a failed task's next attempt: BASE, doubling up to MAX (plus up to 20% jitter).
 Q_RETRY_BACKOFF_BASE = envfloat("Q_RETRY_BACKOFF_BASE", 30)
 Q_RETRY_BACKOFF_MAX = envfloat("Q_RETRY_BACKOFF_MAX", 6 * 3600)
+# Seconds `manage.py worker` waits, once asked to stop, for the cluster's running tasks before
+# it kills the cluster (those tasks are then delivered again after Q_RETRY).
+Q_STOP_TIMEOUT = envint("Q_STOP_TIMEOUT", Q_CLUSTER["timeout"] + 10)
 READY_MAX_QUEUE_AGE = envint("READY_MAX_QUEUE_AGE", 300)
 TASK_RESULT_RETENTION_HOURS = envint("TASK_RESULT_RETENTION_HOURS", 7 * 24)
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:

@@ -1,0 +1,73 @@
+"""`manage.py worker`: a qcluster that stops in order however its supervisor signals it."""
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+PR_SET_PDEATHSIG = 1
+
+
+def stop_with_parent() -> None:
+    """In the cluster's process: a SIGTERM when this command dies, even by SIGKILL (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run `manage.py qcluster` shielded from signals sent to this process group, and stop it"
+        " in order on SIGTERM or SIGINT: one SIGTERM to the cluster, then SIGKILL after"
+        " Q_STOP_TIMEOUT seconds."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """django-q2 stops in order on one SIGTERM to its main process; a SIGTERM to the whole
+        group (what systemd, docker and `kill -TERM -<pgid>` send) reaches its workers too, kills
+        them mid-task and can leave the main process hung. So the cluster runs in a session of
+        its own, where only this command signals it."""
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_: stop.set())
+        cluster = subprocess.Popen(  # noqa: S603 - this interpreter, this project's manage.py
+            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
+            start_new_session=True,
+            preexec_fn=stop_with_parent,
+        )
+        self.stdout.write(f"qcluster started as pid {cluster.pid}", ending="\n")
+        self.stdout.flush()
+        while cluster.poll() is None and not stop.wait(0.2):
+            pass
+        if cluster.poll() is None:
+            self.stop(cluster)
+        sys.exit(cluster.returncode if cluster.returncode and cluster.returncode > 0 else 0)
+
+    def stop(self, cluster: subprocess.Popen) -> None:
+        """Running tasks finish within Q_STOP_TIMEOUT; whatever is cut short is delivered again
+        after Q_RETRY, as after any crash."""
+        self.stdout.write(f"stopping qcluster {cluster.pid}", ending="\n")
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(settings.Q_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.stderr.write(
+                f"qcluster {cluster.pid} still running after {settings.Q_STOP_TIMEOUT} s: killed"
+            )
+            signal_group(cluster.pid, signal.SIGKILL)
+            cluster.wait()
+            return
+        signal_group(cluster.pid, signal.SIGKILL)  # any worker its main process left behind
+        self.stdout.write(f"qcluster {cluster.pid} stopped", ending="\n")
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
