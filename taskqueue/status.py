@@ -68,11 +68,14 @@ def failed_for_good() -> QuerySet[Failure]:
 
 def retry_summary() -> str:
     """How many tasks wait to retry and how many failed for good, and since when."""
-    retrying = ScheduledRetry.objects.aggregate(count=Count("id"))
+    retrying = Failure.objects.filter(id__in=ScheduledRetry.objects.values("task_id")).aggregate(
+        count=Count("id"), since=Min("started")
+    )
     failed = failed_for_good().aggregate(count=Count("id"), since=Min("stopped"))
     parts = [f"{retrying['count']} waiting to retry", f"{failed['count']} failed for good"]
-    if failed["since"]:
-        parts[-1] += f" (the first at {failed['since']:%Y-%m-%d %H:%M:%S} UTC)"
+    for index, since in enumerate((retrying["since"], failed["since"])):
+        if since:
+            parts[index] += f" (the first since {since:%Y-%m-%d %H:%M:%S} UTC)"
     return ", ".join(parts)
 
 
