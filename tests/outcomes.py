@@ -1,12 +1,21 @@
 """Driving the portal over HTTP and waiting for what the workers do."""
 
 import json
+import queue
 import urllib.error
 import urllib.request
 from collections import Counter
+from datetime import timedelta
+from multiprocessing import Value
+from typing import Any
 
 from django.http import HttpResponse
 from django.test import Client
+from django.utils import timezone
+from django_q.models import OrmQ
+from django_q.monitor import monitor
+from django_q.signing import SignedPackage
+from django_q.worker import worker
 
 from accounts.models import AuditRecord, EmailDelivery
 from tests.support import SmtpServer, wait_for
@@ -70,3 +79,27 @@ def recipients(smtp_server: SmtpServer) -> Counter[str]:
 
 def duplicate_emails(smtp_server: SmtpServer) -> int:
     return sum(received - 1 for received in recipients(smtp_server).values())
+
+
+def deliver(broker: Any) -> dict[str, Any]:
+    """One round of a cluster, with django-q2's own worker and monitor run in this process:
+    what its pusher does with a claimed row (unsign, note the ack id), then run the task, then
+    save its result and acknowledge it. Returns the result the monitor received."""
+    [(ack_id, payload)] = broker.dequeue()
+    package = SignedPackage.loads(payload)
+    package["ack_id"] = ack_id
+    tasks: queue.Queue = queue.Queue()
+    results: queue.Queue = queue.Queue()
+    for item in (package, "STOP"):
+        tasks.put(item)
+    worker(tasks, results, Value("f", -1), timeout=10)
+    result = results.get_nowait()
+    results.put(result)
+    results.put("STOP")
+    monitor(results, broker)
+    return result
+
+
+def make_claimable() -> None:
+    """What the wait before a task's next attempt does, without waiting for it."""
+    OrmQ.objects.update(lock=timezone.now() - timedelta(seconds=1))

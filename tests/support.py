@@ -5,7 +5,6 @@ import contextlib
 import email
 import functools
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -14,11 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from multiprocessing import Value
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -27,11 +24,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
-from django_q.models import OrmQ
-from django_q.monitor import monitor
-from django_q.signing import SignedPackage
-from django_q.worker import worker
 
 T = TypeVar("T")
 
@@ -320,27 +312,3 @@ class RawHttpServer:
         self.stopped.set()
         self.thread.join()
         self.listener.close()
-
-
-def deliver(broker: Any) -> dict[str, Any]:
-    """One round of a cluster, with django-q2's own worker and monitor run in this process:
-    what its pusher does with a claimed row (unsign, note the ack id), then run the task, then
-    save its result and acknowledge it. Returns the result the monitor received."""
-    [(ack_id, payload)] = broker.dequeue()
-    package = SignedPackage.loads(payload)
-    package["ack_id"] = ack_id
-    tasks: queue.Queue = queue.Queue()
-    results: queue.Queue = queue.Queue()
-    for item in (package, "STOP"):
-        tasks.put(item)
-    worker(tasks, results, Value("f", -1), timeout=10)
-    result = results.get_nowait()
-    results.put(result)
-    results.put("STOP")
-    monitor(results, broker)
-    return result
-
-
-def make_claimable() -> None:
-    """What the wait before a task's next attempt does, without waiting for it."""
-    OrmQ.objects.update(lock=timezone.now() - timedelta(seconds=1))

@@ -23,7 +23,7 @@ from django_q.tasks import async_task
 from operations.log import current_task
 from taskqueue.broker import DatabaseBroker
 from taskqueue.enqueue import TaskCall, async_task_options, enqueue_together, schedule_once
-from tests.support import deliver, make_claimable
+from tests.outcomes import deliver, make_claimable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from taskqueue.requeue import requeue_failures
 from taskqueue.retries import backoff, shortest_schedule
 from taskqueue.status import queue_status
 from tests import test_django_q2_contract as contract
-from tests.support import deliver, make_claimable
+from tests.outcomes import deliver, make_claimable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
