@@ -123,6 +123,9 @@ class EmailDelivery(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     message_id = models.CharField(max_length=255, unique=True)
     sent_at = models.DateTimeField(auto_now_add=True)
+    handover_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long the mail server took to accept it."
+    )
 
     class Meta:
         ordering = ["-sent_at"]

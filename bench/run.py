@@ -208,6 +208,7 @@ class Portal:
         if self.database == "postgres":
             recreate_postgres_database("portal_bench")
         self.manage("migrate", "--verbosity", "0")
+        self.manage("collectstatic", "--noinput", "--verbosity", "0")
         self.web = subprocess.Popen(
             [*GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", str(WEB_WORKERS)],
             cwd=PROJECT_DIR,

@@ -1,12 +1,18 @@
 """Endpoints for the people who run the portal: probes and the staff status page."""
 
+import hmac
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from accounts.http import client_ip
+from operations.metrics import registry
 from operations.readiness import readiness_report
 from taskqueue.requeue import requeue_failed
 from taskqueue.status import queue_status
@@ -24,6 +30,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     ready, report = readiness_report()
     return JsonResponse(report, status=200 if ready else 503)
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """For Prometheus: with `Authorization: Bearer <METRICS_TOKEN>`, or from an address in
+    METRICS_ALLOWED_IPS; nobody otherwise (both are empty by default)."""
+    if not scrape_allowed(request):
+        response = HttpResponse("Metrics need a token.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def scrape_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if token and hmac.compare_digest(given.encode(), token.encode()):
+        return True
+    return client_ip(request) in settings.METRICS_ALLOWED_IPS
 
 
 @staff_member_required

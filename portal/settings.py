@@ -72,7 +72,7 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
 # Production hardening, on by default when DEBUG=False (check --deploy passes).
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes may come over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes may use plain HTTP
 if envbool("BEHIND_TLS_PROXY", "False"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # How many proxies in front of the web server append to X-Forwarded-For; the client's address is
@@ -307,6 +307,9 @@ Q_RETRY_BACKOFF_MAX = envfloat("Q_RETRY_BACKOFF_MAX", 6 * 3600)
 # it kills the cluster (those tasks are then delivered again after Q_RETRY).
 Q_STOP_TIMEOUT = envint("Q_STOP_TIMEOUT", Q_CLUSTER["timeout"] + 10)
 READY_MAX_QUEUE_AGE = envint("READY_MAX_QUEUE_AGE", 300)
+# Who may scrape /metrics: a bearer token, and/or client addresses; nobody by default.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = envlist("METRICS_ALLOWED_IPS", "")
 TASK_RESULT_RETENTION_HOURS = envint("TASK_RESULT_RETENTION_HOURS", 7 * 24)
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("Q_RETRY must be larger than Q_TIMEOUT, or tasks run twice.")

@@ -66,6 +66,17 @@ def failed_for_good() -> QuerySet[Failure]:
     return Failure.objects.exclude(id__in=ScheduledRetry.objects.values("task_id"))
 
 
+def waiting_to_retry_by_task() -> dict[str, int]:
+    """How many tasks of each function wait for their next attempt."""
+    rows = Failure.objects.filter(id__in=ScheduledRetry.objects.values("task_id"))
+    return dict(rows.values("func").annotate(count=Count("id")).values_list("func", "count"))
+
+
+def failed_for_good_by_task() -> dict[str, int]:
+    rows = failed_for_good().values("func").annotate(count=Count("id"))
+    return dict(rows.values_list("func", "count"))
+
+
 def retry_summary() -> str:
     """How many tasks wait to retry and how many failed for good, and since when."""
     retrying = Failure.objects.filter(id__in=ScheduledRetry.objects.values("task_id")).aggregate(

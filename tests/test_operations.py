@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from django_q.signing import SignedPackage
 from accounts.models import AuditRecord, EmailDelivery, User
 from tests.factories import failed_welcome_email, many_signups, signup
 from tests.outcomes import duplicate_emails, post_signup, wait_for_all_effects
-from tests.support import QCluster, SmtpServer, WebServer, manage, wait_for
+from tests.support import PROJECT_DIR, QCluster, SmtpServer, WebServer, manage, wait_for
 
 PRODUCTION_ENV = {
     "DEBUG": "False",
@@ -181,15 +182,30 @@ def test_worker_log_lines_name_the_account_and_the_task(
 
 
 def test_check_deploy_passes_with_the_production_environment(tmp_path: Path) -> None:
-    checked = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        env={**os.environ, **PRODUCTION_ENV, "PORTAL_VAR_DIR": str(tmp_path)},
-    )
+    env = {**os.environ, **PRODUCTION_ENV, "PORTAL_VAR_DIR": str(tmp_path)}
+    assert manage("collectstatic", "--noinput", env=env).returncode == 0
+    checked = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "no issues" in checked.stdout
+
+
+def test_a_release_without_collected_static_files_is_refused_at_start_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, **PRODUCTION_ENV, "PORTAL_VAR_DIR": str(tmp_path)}
+    checked = manage("check", "--deploy", env=env)
+    assert checked.returncode != 0
+    assert "python manage.py collectstatic --noinput" in checked.stderr
+    started = subprocess.run(
+        [sys.executable, "-c", "import portal.wsgi"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "Static files have not been collected" in started.stderr
 
 
 def test_debug_false_without_a_secret_key_is_refused(tmp_path: Path) -> None:

@@ -103,9 +103,10 @@ def send_and_record(
         if EmailDelivery.objects.filter(message_id=message_id).exists():
             logger.info("%s for account %s already sent as %s", what, user_id, message_id)
             return "already sent"
+        started = time.monotonic()
         smtp.send(message)
         handed_over.append(message_id)
-        record_delivery(user, kind, message_id)
+        record_delivery(user, kind, message_id, int((time.monotonic() - started) * 1000))
     logger.info("%s for account %s sent as %s", what, user_id, message_id)
     return f"sent {message_id}"
 
@@ -139,14 +140,15 @@ def locked_account(user_id: int) -> User | None:
     return accounts.first()
 
 
-def record_delivery(user: User, kind: str, message_id: str) -> None:
+def record_delivery(user: User, kind: str, message_id: str, handover_ms: int) -> None:
     """Where the account is locked (PostgreSQL) no other delivery can have recorded this email
     meanwhile. Without row locks one can, and the unique Message-ID turns it away."""
+    fields = {"user": user, "kind": kind, "message_id": message_id, "handover_ms": handover_ms}
     if connection.features.has_select_for_update:
-        EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+        EmailDelivery.objects.create(**fields)
         return
     try:
         with savepoint_if_in_transaction():
-            EmailDelivery.objects.create(user=user, kind=kind, message_id=message_id)
+            EmailDelivery.objects.create(**fields)
     except IntegrityError:
         logger.warning("%s to account %s was sent twice (same Message-ID)", message_id, user.pk)
