@@ -7,7 +7,16 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import audit, login_throttle, tasks  # noqa: F401 - their receivers
-        from taskqueue.status import count_successes_by_effect
+        from taskqueue.status import count_successes_by_effect, label_task
 
         count_successes_by_effect(tasks.send_welcome_email, tasks.welcome_emails_sent_since)
         count_successes_by_effect(tasks.record_signup, tasks.signups_recorded_since)
+        for task, label in [
+            (tasks.send_welcome_email, "Welcome email"),
+            (tasks.send_verification_email, "Verification email"),
+            (tasks.send_password_reset_email, "Password reset email"),
+            (tasks.send_signup_attempt_email, "Signup attempt notice"),
+            (tasks.record_signup, "Signup audit record"),
+            (tasks.record_audit_event, "Audit record"),
+        ]:
+            label_task(task, label)

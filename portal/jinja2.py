@@ -1,11 +1,34 @@
 """The Jinja2 environment for pages and emails: Django's static and url helpers as globals."""
 
+from datetime import UTC, datetime
 from typing import Any
 
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.contrib.messages import get_messages
 from django.templatetags.static import static
 from django.urls import reverse
 from jinja2 import Environment, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+
+def when(moment: datetime | None) -> Markup:
+    """ "3 minutes ago" or "40 seconds from now", the exact time on hover."""
+    if moment is None:
+        return Markup("never")
+    exact = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        moment.isoformat(), exact, naturaltime(moment)
+    )
+
+
+def duration(seconds: float) -> str:
+    """3 h 5 min, 4 min 10 s, 12 s."""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 def environment(**options: Any) -> Environment:
@@ -15,5 +38,13 @@ def environment(**options: Any) -> Environment:
     options.setdefault("trim_blocks", True)
     options.setdefault("lstrip_blocks", True)
     env = Environment(**options)  # noqa: S701 - autoescape is set above
-    env.globals.update({"static": static, "url": reverse, "get_messages": get_messages})
+    env.globals.update(
+        {
+            "static": static,
+            "url": reverse,
+            "get_messages": get_messages,
+            "when": when,
+            "duration": duration,
+        }
+    )
     return env

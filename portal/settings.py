@@ -149,8 +149,9 @@ TEMPLATES = [
         "OPTIONS": {"environment": "portal.jinja2.environment"},
     },
     {
-        # The admin and the API docs ship Django templates.
+        # The admin and the API docs ship Django templates; templates/django/ adds to them.
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates" / "django"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

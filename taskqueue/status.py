@@ -26,6 +26,25 @@ def count_successes_by_effect(func: TaskFunction, counter: SuccessCounter) -> No
     success_counters[task_path(func)] = counter
 
 
+# What people call each task, registered by the apps that own them.
+task_labels: dict[str, str] = {}
+
+
+def label_task(func: TaskFunction, label: str) -> None:
+    task_labels[task_path(func)] = label
+
+
+def task_label(path: str) -> str:
+    """ "Welcome email" for accounts.tasks.send_welcome_email; a readable guess otherwise."""
+    return task_labels.get(path) or path.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+
+
+def error_summary(result: object) -> str:
+    """The last line of a traceback: the exception and its message."""
+    lines = [line for line in str(result).strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
 def oldest_queued_age() -> float | None:
     """Seconds the oldest task ready to run has waited (database broker; None for others or
     an empty queue)."""
@@ -55,9 +74,11 @@ def results_since(since: datetime) -> list[dict[str, Any]]:
     for func, count_effects in success_counters.items():
         row = rows.setdefault(func, {"func": func, "succeeded": 0, "failed": 0})
         row["succeeded"] = count_effects(since)
+    for row in rows.values():
+        row["task"] = task_label(row["func"])
     return sorted(
         (row for row in rows.values() if row["succeeded"] or row["failed"]),
-        key=lambda row: row["func"],
+        key=lambda row: row["task"],
     )
 
 
@@ -96,10 +117,12 @@ def queue_status() -> dict[str, Any]:
     broker = process_broker()
     hour_ago = timezone.now() - timedelta(hours=1)
     retrying = ScheduledRetry.objects.all()
-    errors = dict(
-        Failure.objects.filter(id__in=retrying.values("task_id")).values_list("id", "result")
-    )
+    failures = {
+        failure.id: failure for failure in Failure.objects.filter(id__in=retrying.values("task_id"))
+    }
+    now = timezone.now()
     return {
+        "as_of": now,
         "queue": {
             "depth": broker.queue_size(),
             "in_progress": (
@@ -116,10 +139,14 @@ def queue_status() -> dict[str, Any]:
             {
                 "id": retry.task_id,
                 "name": retry.name,
+                "task": task_label(failures[retry.task_id].func)
+                if retry.task_id in failures
+                else "",
                 "attempts": retry.attempts_made,
                 "max_attempts": Conf.MAX_ATTEMPTS,
-                "next_attempt": retry.next_attempt_at.isoformat(),
-                "error": str(errors.get(retry.task_id, ""))[:300],
+                "next_attempt": retry.next_attempt_at,
+                "error": str(getattr(failures.get(retry.task_id), "result", ""))[:5000],
+                "error_summary": error_summary(getattr(failures.get(retry.task_id), "result", "")),
             }
             for retry in retrying[:20]
         ],
@@ -128,9 +155,11 @@ def queue_status() -> dict[str, Any]:
                 "id": failure.id,
                 "name": failure.name,
                 "func": failure.func,
+                "task": task_label(failure.func),
                 "attempts": failure.attempt_count,
-                "stopped": failure.stopped.isoformat(),
-                "error": str(failure.result)[:300],
+                "stopped": failure.stopped,
+                "error": str(failure.result)[:5000],
+                "error_summary": error_summary(failure.result),
             }
             for failure in failed_for_good().order_by("-stopped")[:20]
         ],
@@ -141,7 +170,7 @@ def queue_status() -> dict[str, Any]:
                 "status": str(stat.status),
                 "workers": len(stat.workers),
                 "reincarnations": stat.reincarnations,
-                "started": stat.tob.isoformat() if stat.tob else None,
+                "started": stat.tob,
                 "uptime_seconds": int(stat.uptime()),
             }
             for stat in clusters_reporting()

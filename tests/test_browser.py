@@ -6,12 +6,17 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
 
 from accounts.models import User
+from taskqueue.models import ScheduledRetry
 from tests.conftest import PROJECT_DIR
+from tests.factories import failed_welcome_email
 from tests.support import QCluster, SmtpServer, wait_for
 
 pytestmark = pytest.mark.integration
@@ -212,3 +217,37 @@ def test_no_page_breaks_its_content_security_policy(
         shoot(page, f"csp-{name}")
         assert page.evaluate("window.cspViolations") == [], path
     assert refused == []
+
+
+def test_the_status_page_reads_at_a_glance_on_a_desktop_and_a_phone(
+    page: object, live_server: object, admin_user: User
+) -> None:
+    """A welcome email waiting to retry, one failed for good: named as people name them, times
+    as people read them, tracebacks folded, nothing wider than the screen, no axe violation."""
+    retrying = failed_welcome_email(1, name="welcome-email-1")
+    retrying.result = "Traceback (most recent call last):\n  ...\nConnectionRefusedError: refused"
+    retrying.attempt_count = 2
+    retrying.save()
+    ScheduledRetry.objects.create(
+        task_id=retrying.id,
+        name=retrying.name,
+        attempts_made=2,
+        next_attempt_at=timezone.now() + timedelta(seconds=40),
+    )
+    failed_welcome_email(2, name="welcome-email-2")
+    page.goto(f"{live_server.url}/admin/login/?next=/staff/status/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/staff/status/")
+    for device, size in [("desktop", (1280, 800)), ("phone", (390, 844))]:
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.reload()
+        expect(page.get_by_text("Attempt 2 of")).to_be_visible()
+        expect(page.get_by_text("ConnectionRefusedError: refused").first).to_be_visible()
+        expect(page.locator("details pre").first).not_to_be_visible()  # folded
+        assert "from now" in page.locator("time").first.inner_text() + page.content()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shoot(page, f"status-{device}")
+        violations = Axe().run(page).response["violations"]
+        assert violations == [], [violation["id"] for violation in violations]

@@ -120,9 +120,12 @@ def test_status_json_reports_depth_results_and_failures(admin_client: Client) ->
     assert status["queue"]["depth"] == OrmQ.objects.count() >= 2
     assert status["queue"]["oldest_age_seconds"] >= 0
     assert status["recent_failures"][0]["name"] == "welcome-email-99"
-    assert {"func": "accounts.tasks.send_welcome_email", "succeeded": 0, "failed": 1} in status[
-        "last_hour"
-    ]
+    assert {
+        "func": "accounts.tasks.send_welcome_email",
+        "task": "Welcome email",
+        "succeeded": 0,
+        "failed": 1,
+    } in status["last_hour"]
     assert status["clusters"] == []
 
 
@@ -134,9 +137,12 @@ def test_status_counts_welcome_emails_sent_as_successes_of_their_task(
     user = signup("alice")
     EmailDelivery.objects.create(user=user, kind="welcome", message_id="<welcome.1@localhost>")
     status = admin_client.get("/api/status/").json()
-    assert {"func": "accounts.tasks.send_welcome_email", "succeeded": 1, "failed": 0} in status[
-        "last_hour"
-    ]
+    assert {
+        "func": "accounts.tasks.send_welcome_email",
+        "task": "Welcome email",
+        "succeeded": 1,
+        "failed": 0,
+    } in status["last_hour"]
 
 
 # Logs
