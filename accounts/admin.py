@@ -1,10 +1,16 @@
+import uuid
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import AuditRecord, EmailDelivery, User
+from accounts.story import account_story
+from accounts.tasks import send_verification_email, send_welcome_email
 from accounts.throttle import lift_login_lock
+from taskqueue.enqueue import enqueue
 
 
 @admin.register(User)
@@ -12,7 +18,45 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["username", "email", "date_joined", "is_active", "is_staff"]
     list_filter = ["is_active", "is_staff", "date_joined"]
     ordering = ["-date_joined"]
-    actions = ["lift_login_lock"]
+    actions = ["lift_login_lock", "queue_welcome_email", "send_verification_link"]
+    readonly_fields = ["story"]
+    fieldsets = [*DjangoUserAdmin.fieldsets, ("Story", {"fields": ["story"]})]
+
+    @admin.display(description="What happened to this account, oldest first")
+    def story(self, user: User) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (f"{event.when:%Y-%m-%d %H:%M:%S}", event.what, event.detail)
+                for event in account_story(user)
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>When (UTC)</th><th>What</th><th>Detail</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.action(description="Queue the welcome email again (sent only if it never was)")
+    def queue_welcome_email(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            enqueue(
+                send_welcome_email, user.pk, task_name=f"welcome-email-{user.pk}", group="signup"
+            )
+        self.message_user(request, f"Queued the welcome email of {queryset.count()} account(s).")
+
+    @admin.action(description="Send a new verification link")
+    def send_verification_link(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset.filter(email_verified_at__isnull=True):
+            enqueue(
+                send_verification_email,
+                user.pk,
+                uuid.uuid4().hex,
+                task_name=f"verification-email-{user.pk}",
+                group="verification",
+            )
+        self.message_user(request, "Queued a verification link for each unverified account.")
 
     @admin.action(description="Lift log-in lock")
     def lift_login_lock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

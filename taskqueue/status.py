@@ -98,6 +98,27 @@ def failed_for_good_by_task() -> dict[str, int]:
     return dict(rows.values_list("func", "count"))
 
 
+def task_history(names: list[str]) -> list[dict[str, Any]]:
+    """What became of the tasks with these names: each result django-q2 kept (a success, or a
+    failure with its attempts) and, for one waiting to retry, when its next attempt comes."""
+    retries = dict(
+        ScheduledRetry.objects.filter(name__in=names).values_list("task_id", "next_attempt_at")
+    )
+    return [
+        {
+            "name": result.name,
+            "task": task_label(result.func),
+            "succeeded": result.success,
+            "attempts": result.attempt_count,
+            "started": result.started,
+            "stopped": result.stopped,
+            "error": "" if result.success else error_summary(result.result),
+            "next_attempt": retries.get(result.id),
+        }
+        for result in Task.objects.filter(name__in=names).order_by("started")
+    ]
+
+
 def retry_summary() -> str:
     """How many tasks wait to retry and how many failed for good, and since when."""
     retrying = Failure.objects.filter(id__in=ScheduledRetry.objects.values("task_id")).aggregate(

@@ -1,12 +1,14 @@
 """What operators see and do: the admin lists, and re-queueing failed tasks."""
 
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
 
-from tests.factories import failed_welcome_email, signup
+from tests.factories import STRONG_PASSWORD, failed_welcome_email, signup
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +82,60 @@ def test_command_refuses_an_unknown_task_name_and_changes_nothing() -> None:
 def test_command_needs_names_or_all() -> None:
     with pytest.raises(CommandError):
         call_command("requeue_failed_tasks")
+
+
+# Each account's story
+
+
+def test_an_accounts_admin_page_tells_its_whole_story(
+    admin_client: Client, client: Client, sync_tasks: None, mailoutbox: list
+) -> None:
+    alice = signup("alice")
+    verify_link = re.search(r"https?://[^/\s]+(/verify-email/\S+)", mailoutbox[0].body).group(1)
+    client.get(verify_link)
+    client.post("/login/", {"username": "alice", "password": "wrong-password"})
+    client.post("/login/", {"username": "alice", "password": STRONG_PASSWORD})
+    client.post("/password-reset/", {"email": "alice@example.com"})
+    failed_welcome_email(alice.pk)
+
+    page = admin_client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
+    story = page[page.index("What happened to this account") :]
+    for event in [
+        "Account created",
+        "Signed up",
+        "Welcome email sent",
+        "Verified the email address",
+        "Failed to log in",
+        "Logged in",
+        "Password reset email sent",
+        "Password reset email: done",
+        "Welcome email: failed for good after 5 attempt(s)",
+        "ConnectionRefusedError",
+    ]:
+        assert event in story, event
+
+
+def test_queueing_the_welcome_email_again_sends_nothing_twice(
+    admin_client: Client, sync_tasks: None, mailoutbox: list
+) -> None:
+    alice = signup("alice")
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "queue_welcome_email", "_selected_action": [alice.pk]},
+        follow=True,
+    )
+    assert "Queued the welcome email of 1 account(s)." in response.content.decode()
+    assert [message.subject for message in mailoutbox].count(mailoutbox[0].subject) == 1
+
+
+def test_staff_send_a_new_verification_link(
+    admin_client: Client, sync_tasks: None, mailoutbox: list
+) -> None:
+    alice = signup("alice")
+    mailoutbox.clear()
+    admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "send_verification_link", "_selected_action": [alice.pk]},
+    )
+    [message] = mailoutbox
+    assert message.subject == "Confirm your email address"
