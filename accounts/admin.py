@@ -20,7 +20,11 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ["-date_joined"]
     actions = ["lift_login_lock", "queue_welcome_email", "send_verification_link"]
     readonly_fields = ["story"]
-    fieldsets = [*DjangoUserAdmin.fieldsets, ("Story", {"fields": ["story"]})]
+    fieldsets = [
+        DjangoUserAdmin.fieldsets[0],
+        ("Story", {"fields": ["story"]}),
+        *DjangoUserAdmin.fieldsets[1:],
+    ]
 
     @admin.display(description="What happened to this account, oldest first")
     def story(self, user: User) -> str:

@@ -36,7 +36,9 @@ class User(AbstractUser):
     """The portal's account: username and email are each unique regardless of letter case."""
 
     email = models.EmailField(
-        "email address", max_length=254, help_text="In canonical form (accounts.identity)."
+        "email address",
+        max_length=254,
+        help_text="Stored in one form: the domain lowercased and IDNA-folded, nothing invisible.",
     )
     username_key = models.CharField(
         max_length=USERNAME_KEY_LENGTH,

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from accounts.http import client_ip
+from operations.charts import charts, drawing, windows
 from operations.metrics import registry
 from operations.readiness import readiness_report
 from taskqueue.requeue import requeue_failed
@@ -55,7 +56,12 @@ def scrape_allowed(request: HttpRequest) -> bool:
 @staff_member_required
 @never_cache
 def status_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "operations/status.html", {"status": queue_status()})
+    pictures = [
+        (window, [drawing(chart, window) for chart in charts(window)]) for window in windows()
+    ]
+    return render(
+        request, "operations/status.html", {"status": queue_status(), "pictures": pictures}
+    )
 
 
 @staff_member_required

@@ -10,3 +10,4 @@ class TaskQueueConfig(AppConfig):
         from taskqueue.status import label_task
 
         label_task(results.prune_task_results, "Pruning old task results")
+        label_task(results.sample_queue, "Sampling the queue")

@@ -18,3 +18,18 @@ class ScheduledRetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: attempt {self.attempts_made + 1} at {self.next_attempt_at}"
+
+
+class QueueSample(models.Model):
+    """The queue's depth and its oldest task's age, sampled each minute for the status charts
+    (nothing else records them over time)."""
+
+    taken_at = models.DateTimeField(db_index=True)
+    depth = models.PositiveIntegerField()
+    oldest_age_seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["taken_at"]
+
+    def __str__(self) -> str:
+        return f"{self.depth} queued at {self.taken_at:%H:%M}"

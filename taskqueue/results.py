@@ -11,7 +11,13 @@ from django.utils import timezone
 from django_q.models import Success, Task
 from django_q.signals import post_execute
 
+from taskqueue.enqueue import process_broker
+from taskqueue.models import QueueSample
+from taskqueue.status import oldest_queued_age
+
 logger = logging.getLogger(__name__)
+
+SAMPLES_KEPT = timedelta(days=2)
 
 
 @receiver(post_execute)
@@ -31,12 +37,23 @@ def settle_earlier_failure(sender: str, task: dict[str, Any], **kwargs: Any) -> 
 
 
 def prune_task_results() -> str:
-    """Delete successful task results older than TASK_RESULT_RETENTION_HOURS; keep failures.
+    """Delete successful task results older than TASK_RESULT_RETENTION_HOURS, and queue samples
+    older than two days; keep failures.
 
     Scheduled hourly (`prune-task-results`), instead of django-q2's save_limit, which prunes on
     every saved result under a lock on all results and so throttles the whole cluster.
     """
     cutoff = timezone.now() - timedelta(hours=settings.TASK_RESULT_RETENTION_HOURS)
     deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
+    QueueSample.objects.filter(taken_at__lt=timezone.now() - SAMPLES_KEPT).delete()
     logger.info("pruned %s task results older than %s", deleted, cutoff.isoformat())
     return f"pruned {deleted}"
+
+
+def sample_queue() -> str:
+    """Scheduled each minute: the figures the status charts draw over time."""
+    depth = process_broker().queue_size()
+    QueueSample.objects.create(
+        taken_at=timezone.now(), depth=depth, oldest_age_seconds=oldest_queued_age() or 0
+    )
+    return f"{depth} queued"

@@ -12,7 +12,7 @@ from django_q.models import Failure, OrmQ, Task
 from django_q.status import Stat
 
 from taskqueue.enqueue import TaskFunction, process_broker, task_path
-from taskqueue.models import ScheduledRetry
+from taskqueue.models import QueueSample, ScheduledRetry
 
 SuccessCounter = Callable[[datetime], int]
 
@@ -117,6 +117,17 @@ def task_history(names: list[str]) -> list[dict[str, Any]]:
         }
         for result in Task.objects.filter(name__in=names).order_by("started")
     ]
+
+
+def failure_times(since: datetime) -> list[datetime]:
+    """When each failure that is still recorded happened (a settled one became a success)."""
+    return list(Failure.objects.filter(stopped__gte=since).values_list("stopped", flat=True))
+
+
+def queue_samples(since: datetime) -> list[tuple[datetime, int, float]]:
+    """The queue's depth and oldest age, sampled each minute (taskqueue.results.sample_queue)."""
+    rows = QueueSample.objects.filter(taken_at__gte=since)
+    return list(rows.values_list("taken_at", "depth", "oldest_age_seconds"))
 
 
 def retry_summary() -> str:

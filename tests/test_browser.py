@@ -251,3 +251,7 @@ def test_the_status_page_reads_at_a_glance_on_a_desktop_and_a_phone(
         shoot(page, f"status-{device}")
         violations = Axe().run(page).response["violations"]
         assert violations == [], [violation["id"] for violation in violations]
+    alice = User.objects.create_user("alice", "alice@example.com", PASSWORD)
+    page.goto(f"{live_server.url}/admin/accounts/user/{alice.pk}/change/")
+    expect(page.get_by_text("What happened to this account")).to_be_visible()
+    shoot(page, "account-story")

@@ -1,0 +1,215 @@
+"""Pictures of the last hour and the last day for the status page, drawn here as SVG: nothing
+from a CDN, no script, readable on a phone. Every figure comes from rows the portal keeps."""
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from accounts.models import AuditRecord, EmailDelivery
+from taskqueue.status import failure_times, queue_samples
+
+COLOURS = ["#1d4ed8", "#b45309", "#047857", "#b91c1c"]
+# The SVG's user units: its size and the margins around the plot (axis labels, legend).
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 400, 150, 40, 22, 26
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    start: datetime
+    bucket: timedelta
+    buckets: int
+
+    def index(self, moment: datetime) -> int | None:
+        position = int((moment - self.start) / self.bucket)
+        return position if 0 <= position < self.buckets else None
+
+    def counts(self, moments: Iterable[datetime]) -> list[float]:
+        counts = [0.0] * self.buckets
+        for moment in moments:
+            if (position := self.index(moment)) is not None:
+                counts[position] += 1
+        return counts
+
+    def per_bucket(self, values: Iterable[tuple[datetime, float]]) -> list[list[float]]:
+        grouped: list[list[float]] = [[] for _ in range(self.buckets)]
+        for moment, value in values:
+            if (position := self.index(moment)) is not None:
+                grouped[position].append(value)
+        return grouped
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    unit: str
+    kind: str  # "bars" (counts, stacked) or "lines"
+    series: dict[str, list[float]]
+
+
+def windows(now: datetime | None = None) -> list[Window]:
+    now = now or timezone.now()
+    return [
+        Window("The last hour", now - timedelta(hours=1), timedelta(minutes=1), 60),
+        Window("The last 24 hours", now - timedelta(hours=24), timedelta(hours=1), 24),
+    ]
+
+
+def charts(window: Window) -> list[Chart]:
+    signups = AuditRecord.objects.filter(
+        action=AuditRecord.Action.SIGNUP, occurred_at__gte=window.start
+    ).values_list("occurred_at", "source")
+    welcome = EmailDelivery.objects.filter(
+        kind=EmailDelivery.Kind.WELCOME, sent_at__gte=window.start
+    ).values_list("sent_at", "user__date_joined")
+    samples = queue_samples(window.start)
+    latencies = window.per_bucket(
+        (sent, (sent - joined).total_seconds() * 1000) for sent, joined in welcome
+    )
+    return [
+        Chart(
+            "Signups by source",
+            "signups",
+            "bars",
+            {
+                source: window.counts(when for when, of in signups if of == source)
+                for source in ("api", "web")
+            },
+        ),
+        Chart(
+            "Welcome emails sent", "emails", "bars", {"sent": window.counts(s for s, _ in welcome)}
+        ),
+        Chart(
+            "Audit records written",
+            "records",
+            "bars",
+            {
+                "written": window.counts(
+                    AuditRecord.objects.filter(recorded_at__gte=window.start).values_list(
+                        "recorded_at", flat=True
+                    )
+                )
+            },
+        ),
+        Chart(
+            "Task failures",
+            "failures",
+            "bars",
+            {"failed": window.counts(failure_times(window.start))},
+        ),
+        Chart(
+            "Queue depth (sampled each minute)",
+            "tasks",
+            "lines",
+            {
+                "deepest": [
+                    max(values, default=0)
+                    for values in window.per_bucket((t, d) for t, d, _ in samples)
+                ]
+            },
+        ),
+        Chart(
+            "Oldest queued task's age",
+            "s",
+            "lines",
+            {
+                "oldest": [
+                    max(values, default=0)
+                    for values in window.per_bucket((t, a) for t, _, a in samples)
+                ]
+            },
+        ),
+        Chart(
+            "Signup's 201 to its email handed over",
+            "ms",
+            "lines",
+            {
+                "p50": [percentile(values, 50) for values in latencies],
+                "p95": [percentile(values, 95) for values in latencies],
+            },
+        ),
+    ]
+
+
+def percentile(values: Sequence[float], percent: int) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A chart's geometry in SVG user units, for templates/operations/charts.html."""
+
+    title: str
+    description: str
+    rects: list[tuple[float, float, float, float, str]]  # x, y, width, height, colour
+    lines: list[tuple[str, str]]  # points, colour
+    legend: list[tuple[str, str]]  # name, colour
+    top: str
+    first: datetime
+    last: datetime
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - 8
+    base: int = HEIGHT - BOTTOM
+    top_y: int = TOP
+
+
+def drawing(chart: Chart, window: Window) -> Drawing:
+    buckets = window.buckets
+    plot_width, plot_height = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    series = list(chart.series.values())
+    if chart.kind == "bars":
+        peak = max(sum(values) for values in zip(*series, strict=True))
+    else:
+        peak = max(value for values in series for value in values)
+    peak = peak or 1
+    step = plot_width / buckets
+    base = TOP + plot_height
+    rects, lines = [], []
+    below = [0.0] * buckets
+    for number, values in enumerate(series):
+        colour = COLOURS[number % len(COLOURS)]
+        if chart.kind == "lines":
+            points = " ".join(
+                f"{LEFT + (i + 0.5) * step:.1f},{base - value / peak * plot_height:.1f}"
+                for i, value in enumerate(values)
+            )
+            lines.append((points, colour))
+            continue
+        for i, value in enumerate(values):
+            if value:
+                height = value / peak * plot_height
+                y = base - below[i] / peak * plot_height - height
+                rects.append((LEFT + i * step + 0.5, y, max(step - 1, 1), height, colour))
+                below[i] += value
+    description = ", ".join(
+        f"{name}: {summary(chart, values)}" for name, values in chart.series.items()
+    )
+    return Drawing(
+        title=f"{chart.title}, {window.name.lower()}",
+        description=description,
+        rects=rects,
+        lines=lines,
+        legend=[(name, COLOURS[n % len(COLOURS)]) for n, name in enumerate(chart.series)],
+        top=number_text(peak),
+        first=window.start,
+        last=window.start + window.bucket * buckets,
+    )
+
+
+def summary(chart: Chart, values: list[float]) -> str:
+    if chart.kind == "bars":
+        return f"{number_text(sum(values))} in all"
+    return f"highest {number_text(max(values, default=0))} {chart.unit}"
+
+
+def number_text(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"

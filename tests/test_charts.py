@@ -1,0 +1,77 @@
+"""The status page's pictures: every figure what the rows say."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import EmailDelivery, User
+from operations.charts import charts, drawing, percentile, windows
+from taskqueue.models import QueueSample
+from taskqueue.results import prune_task_results, sample_queue
+from tests.factories import failed_welcome_email, signup
+
+pytestmark = pytest.mark.django_db
+
+
+def figures(window_name: str) -> dict[str, dict[str, list[float]]]:
+    [window] = [window for window in windows() if window.name == window_name]
+    return {chart.title: chart.series for chart in charts(window)}
+
+
+def test_the_charts_count_signups_emails_records_and_failures(sync_tasks: None) -> None:
+    signup("alice")
+    signup("bob")
+    carol = signup("carol", source="web")
+    failed_welcome_email(carol.pk)
+    for name in ("The last hour", "The last 24 hours"):
+        drawn = figures(name)
+        assert sum(drawn["Signups by source"]["api"]) == 2
+        assert sum(drawn["Signups by source"]["web"]) == 1
+        assert sum(drawn["Welcome emails sent"]["sent"]) == 3
+        assert sum(drawn["Audit records written"]["written"]) == 3
+        assert sum(drawn["Task failures"]["failed"]) == 1
+
+
+def test_signups_older_than_the_window_are_not_drawn(sync_tasks: None) -> None:
+    alice = signup("alice")
+    User.objects.filter(pk=alice.pk).update(date_joined=timezone.now() - timedelta(hours=2))
+    alice.audit_records.update(occurred_at=timezone.now() - timedelta(hours=2))
+    assert sum(figures("The last hour")["Signups by source"]["api"]) == 0
+    assert sum(figures("The last 24 hours")["Signups by source"]["api"]) == 1
+
+
+def test_the_time_from_signup_to_email_is_drawn_as_p50_and_p95(sync_tasks: None) -> None:
+    sent_at = timezone.now() - timedelta(seconds=5)
+    for number, delay_ms in enumerate([10, 20, 30, 40, 1000]):
+        user = signup(f"user{number}")
+        User.objects.filter(pk=user.pk).update(
+            date_joined=sent_at - timedelta(milliseconds=delay_ms)
+        )
+        EmailDelivery.objects.filter(user=user).update(sent_at=sent_at)
+    latency = figures("The last 24 hours")["Signup's 201 to its email handed over"]
+    assert max(latency["p50"]) == pytest.approx(30)
+    assert max(latency["p95"]) == pytest.approx(percentile([10, 20, 30, 40, 1000], 95))
+
+
+def test_the_queue_is_sampled_and_old_samples_are_pruned(sync_tasks: None) -> None:
+    signup("alice", password=None)
+    sample_queue()
+    QueueSample.objects.create(taken_at=timezone.now() - timedelta(days=3), depth=9)
+    prune_task_results()
+    [sample] = QueueSample.objects.all()
+    assert sample.taken_at > timezone.now() - timedelta(minutes=1)
+
+
+def test_a_chart_is_described_for_those_who_cannot_see_it(sync_tasks: None) -> None:
+    signup("alice")
+    [window, _] = windows()
+    [signups, *_] = charts(window)
+    assert drawing(signups, window).description == "api: 1 in all, web: 0 in all"
+
+
+def test_the_pictures_are_on_the_status_page(admin_client: Client) -> None:
+    page = admin_client.get("/staff/status/").content.decode()
+    assert page.count("<svg") == 14
+    assert 'role="img"' in page
