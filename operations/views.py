@@ -59,9 +59,12 @@ def status_page(request: HttpRequest) -> HttpResponse:
     pictures = [
         (window, [drawing(chart, window) for chart in charts(window)]) for window in windows()
     ]
-    return render(
-        request, "operations/status.html", {"status": queue_status(), "pictures": pictures}
-    )
+    context = {
+        "status": queue_status(),
+        "pictures": pictures,
+        "refresh_seconds": settings.STATUS_REFRESH_SECONDS,
+    }
+    return render(request, "operations/status.html", context)
 
 
 @staff_member_required

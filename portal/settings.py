@@ -308,6 +308,8 @@ Q_RETRY_BACKOFF_MAX = envfloat("Q_RETRY_BACKOFF_MAX", 6 * 3600)
 # it kills the cluster (those tasks are then delivered again after Q_RETRY).
 Q_STOP_TIMEOUT = envint("Q_STOP_TIMEOUT", Q_CLUSTER["timeout"] + 10)
 READY_MAX_QUEUE_AGE = envint("READY_MAX_QUEUE_AGE", 300)
+# How often the staff status page refreshes itself, in seconds.
+STATUS_REFRESH_SECONDS = envint("STATUS_REFRESH_SECONDS", 15)
 # Who may scrape /metrics: a bearer token, and/or client addresses; nobody by default.
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = envlist("METRICS_ALLOWED_IPS", "")

@@ -255,3 +255,19 @@ def test_the_status_page_reads_at_a_glance_on_a_desktop_and_a_phone(
     page.goto(f"{live_server.url}/admin/accounts/user/{alice.pk}/change/")
     expect(page.get_by_text("What happened to this account")).to_be_visible()
     shoot(page, "account-story")
+
+
+def test_the_status_page_refreshes_and_keeps_what_the_reader_opened(
+    page: object, live_server: object, admin_user: User, settings: object
+) -> None:
+    settings.STATUS_REFRESH_SECONDS = 1
+    failed_welcome_email(1, name="welcome-email-1")
+    page.goto(f"{live_server.url}/admin/login/?next=/staff/status/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/staff/status/")
+    page.locator("details summary").first.click()
+    failed_welcome_email(2, name="welcome-email-2")  # appears at the next refresh
+    expect(page.get_by_text("welcome-email-2")).to_be_visible(timeout=10_000)
+    expect(page.locator("details[open] pre").first).to_be_visible()
