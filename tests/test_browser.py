@@ -79,9 +79,18 @@ def shoot(page: object, name: str) -> None:
 
 
 def link_in_last_email(smtp_server: SmtpServer, address: str, path_prefix: str) -> str:
-    message = wait_for(lambda: smtp_server.messages_to(address), message=f"email to {address}")[-1]
-    text = message.get_body(("plain",)).get_content()
-    return re.search(rf"https?://\S+{re.escape(path_prefix)}\S+", text).group(0)
+    """The link from the newest email to `address` that has one (two emails sent close
+    together may arrive in either order)."""
+    link = re.compile(rf"https?://\S+{re.escape(path_prefix)}\S+")
+
+    def newest_link() -> str | None:
+        for message in reversed(smtp_server.messages_to(address)):
+            found = link.search(message.get_body(("plain",)).get_content())
+            if found:
+                return found.group(0)
+        return None
+
+    return wait_for(newest_link, message=f"an email to {address} with a {path_prefix} link")
 
 
 def fill_signup_form(
