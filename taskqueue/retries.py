@@ -44,6 +44,8 @@ def hide_until_next_attempt(sender: str, func: Any, task: dict[str, Any], **kwar
     its next attempt, and note when that is (or that there is none)."""
     if task.get("success") or task.get("sync") or "ack_id" not in task:
         return
+    if not settings.Q_BROKER_IS_DATABASE:  # Redis: the task left the queue when it was taken
+        return
     attempts_made = 1 + (
         Task.objects.filter(id=task["id"]).values_list("attempt_count", flat=True).first() or 0
     )

@@ -121,3 +121,14 @@ def test_requeueing_skips_a_task_still_waiting_to_retry(
     assert requeue_failures(Failure.objects.all()) == 0
     assert OrmQ.objects.count() == 1
     assert Failure.objects.count() == 1
+
+
+def test_with_the_redis_broker_no_retry_is_announced(
+    broker: DatabaseBroker, failing: None, settings: object
+) -> None:
+    """django-q2's Redis broker takes a task out of the queue when a worker takes it: there is
+    no queue row to hide, and no next attempt to announce."""
+    settings.Q_BROKER_IS_DATABASE = False
+    queue_flaky()
+    deliver(broker)
+    assert not ScheduledRetry.objects.exists()
