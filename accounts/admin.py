@@ -1,14 +1,13 @@
-import uuid
-
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from accounts.emails.requests import queue_account_email
 from accounts.models import AuditRecord, EmailDelivery, User
 from accounts.story import account_story
-from accounts.tasks import send_verification_email, send_welcome_email
+from accounts.tasks import send_welcome_email
 from accounts.throttle import lift_login_lock
 from taskqueue.enqueue import enqueue
 
@@ -53,13 +52,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Send a new verification link")
     def send_verification_link(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset.filter(email_verified_at__isnull=True):
-            enqueue(
-                send_verification_email,
-                user.pk,
-                uuid.uuid4().hex,
-                task_name=f"verification-email-{user.pk}",
-                group="verification",
-            )
+            queue_account_email(EmailDelivery.Kind.VERIFICATION, user)
         self.message_user(request, "Queued a verification link for each unverified account.")
 
     @admin.action(description="Lift log-in lock")

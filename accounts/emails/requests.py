@@ -32,13 +32,19 @@ def request_account_email(kind: str, email: str, *, ip_address: str | None) -> N
         return
     with transaction.atomic():
         for user in accounts_wanting(kind, email):
-            enqueue(
-                TASKS[kind],
-                user.pk,
-                uuid.uuid4().hex,
-                task_name=f"{kind.replace('_', '-')}-email-{user.pk}",
-                group=kind,
-            )
+            queue_account_email(kind, user)
+
+
+def queue_account_email(kind: str, user: User) -> None:
+    """A new verification or reset email for the account; its own request id, so its own
+    Message-ID."""
+    enqueue(
+        TASKS[kind],
+        user.pk,
+        uuid.uuid4().hex,
+        task_name=f"{kind.replace('_', '-')}-email-{user.pk}",
+        group=kind,
+    )
 
 
 def accounts_wanting(kind: str, email: str) -> list[User]:
