@@ -1,6 +1,8 @@
 """The account endpoints of the JSON API (mounted by portal.api at /api/)."""
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja import Field, Router, Schema, Status
 
 from accounts.emails.requests import request_account_email
@@ -18,7 +20,8 @@ class SignupIn(Schema):
     password: str | None = Field(
         default=None,
         max_length=4096,
-        description="Optional: without one the account gets an unusable password.",
+        description="Optional: without one the welcome email carries a link to choose one.",
+        examples=["correct-horse-battery-staple"],
     )
 
 
@@ -53,10 +56,10 @@ EMAIL_REQUEST_RESPONSES = {
     429: ErrorOut,
     503: ErrorOut,
 }
-VERIFICATION_REQUESTED = (
+VERIFICATION_REQUESTED = gettext_lazy(
     "If an account with this address is waiting for verification, a new link is on its way."
 )
-RESET_REQUESTED = (
+RESET_REQUESTED = gettext_lazy(
     "If an account uses this address, an email with a link to choose a new password is on its way."
 )
 
@@ -72,7 +75,7 @@ def create_signup(request: HttpRequest, payload: SignupIn) -> Status:
         source="api",
         ip_address=client_ip(request),
     )
-    return Status(201, {"message": "Account created", "username": user.username})
+    return Status(201, {"message": _("Account created"), "username": user.username})
 
 
 @router.post(
@@ -84,7 +87,7 @@ def request_verification_email(request: HttpRequest, payload: EmailIn) -> Status
     request_account_email(
         EmailDelivery.Kind.VERIFICATION, payload.email, ip_address=client_ip(request)
     )
-    return Status(202, {"message": VERIFICATION_REQUESTED})
+    return Status(202, {"message": str(VERIFICATION_REQUESTED)})
 
 
 @router.post("/password-resets/", response=EMAIL_REQUEST_RESPONSES, url_name="password-reset")
@@ -94,4 +97,4 @@ def request_password_reset(request: HttpRequest, payload: EmailIn) -> Status:
     request_account_email(
         EmailDelivery.Kind.PASSWORD_RESET, payload.email, ip_address=client_ip(request)
     )
-    return Status(202, {"message": RESET_REQUESTED})
+    return Status(202, {"message": str(RESET_REQUESTED)})

@@ -1,8 +1,10 @@
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.emails.requests import request_account_email
 from accounts.http import client_ip
@@ -20,23 +22,29 @@ class SignupForm(forms.Form):
     which reports all the problems at once."""
 
     username = forms.CharField(
+        label=_("Username"),
         required=False,
         max_length=150,
-        help_text="Letters, digits and @ . + - _ only.",
+        help_text=_("Letters, digits and @ . + - _ only."),
         widget=required_input(forms.TextInput, autocomplete="username", autocapitalize="none"),
     )
     email = forms.CharField(
+        label=_("Email"),
         required=False,
         max_length=254,
         widget=required_input(forms.EmailInput, autocomplete="email"),
     )
     password = forms.CharField(
+        label=_("Password"),
         required=False,
         strip=False,
         max_length=4096,
+        # The rules from the start, not only once a password has broken one.
+        help_text=password_validation.password_validators_help_text_html(),
         widget=required_input(forms.PasswordInput, autocomplete="new-password"),
     )
     password_confirmation = forms.CharField(
+        label=_("Password confirmation"),
         required=False,
         strip=False,
         max_length=4096,
@@ -54,8 +62,22 @@ class CanonicalEmail:
 
 class EmailForm(CanonicalEmail, forms.Form):
     email = forms.EmailField(
-        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label=_("Email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+
+class LoginForm(AuthenticationForm):
+    """Says which of the two is case-sensitive: usernames compare in any letter case here."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "The username or the password is not right. The password is case-sensitive; "
+            "the username is not."
+        ),
+    }
 
 
 class QueuedPasswordResetForm(CanonicalEmail, PasswordResetForm):

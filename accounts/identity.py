@@ -6,6 +6,7 @@ import unicodedata
 
 from confusable_homoglyphs import confusables
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
 ENCODED_WORD = re.compile(r"=\?.*\?=")
@@ -16,14 +17,16 @@ def clean_email(typed: str) -> str:
     """What a person typed as their address, in canonical form; ValidationError otherwise."""
     reject_control_characters(typed)
     if not typed.strip():
-        raise ValidationError("This field is required.", code="required")
+        raise ValidationError(_("This field is required."), code="required")
     return canonical_email(typed.strip())
 
 
 def reject_control_characters(value: str) -> None:
     """Line breaks and other control characters could smuggle headers into emails."""
     if any(unicodedata.category(char) == "Cc" for char in value):
-        raise ValidationError("Control characters and line breaks are not allowed.", code="control")
+        raise ValidationError(
+            _("Control characters and line breaks are not allowed."), code="control"
+        )
 
 
 def canonical_email(address: str) -> str:
@@ -34,12 +37,14 @@ def canonical_email(address: str) -> str:
     RFC 2047 encoded words, which mail programs decode into other text."""
     if ENCODED_WORD.search(address):
         raise ValidationError(
-            "Enter an email address without encoded words (=?…?=).", code="invalid"
+            _("Enter an email address without encoded words (=?…?=)."), code="invalid"
         )
     try:
         validated = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValidationError(f"Enter a valid email address. {exc}", code="invalid") from exc
+        raise ValidationError(
+            _("Enter a valid email address. %(reason)s") % {"reason": exc}, code="invalid"
+        ) from exc
     return validated.normalized
 
 
@@ -55,7 +60,7 @@ def validate_username_key(username: str) -> None:
     """Folding can lengthen a name (ß is ss): its key must fit where keys are stored."""
     if len(username_key(username)) > USERNAME_KEY_LENGTH:
         raise ValidationError(
-            "This username is too long once its letter case is folded.", code="max_length"
+            _("This username is too long once its letter case is folded."), code="max_length"
         )
 
 
@@ -64,7 +69,9 @@ def reject_look_alikes(username: str) -> None:
     refused: such a name is made to be mistaken for another (Unicode TR39 confusables)."""
     if confusables.is_dangerous(username):
         raise ValidationError(
-            "This username mixes letters of different alphabets that look alike; "
-            "use letters from one alphabet.",
+            _(
+                "This username mixes letters of different alphabets that look alike; "
+                "use letters from one alphabet."
+            ),
             code="confusable",
         )

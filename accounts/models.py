@@ -47,6 +47,12 @@ class User(AbstractUser):
         help_text="The username in the form that compares equal in any letter case.",
     )
     email_verified_at = models.DateTimeField("email verified", null=True, blank=True)
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        help_text="The language the person signed up in: their emails are written in it.",
+    )
 
     objects = AccountManager()
 

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from accounts.identity import (
     clean_email,
@@ -35,7 +37,11 @@ class SignupConflict(Exception):
     def __init__(self, field: str) -> None:
         self.field = field
         self.code = f"{field}_taken"
-        self.message = f"An account with this {field} already exists."
+        self.message = (
+            _("An account with this username already exists.")
+            if field == "username"
+            else _("An account with this email already exists.")
+        )
         super().__init__(self.message)
 
 
@@ -120,7 +126,9 @@ def validate_account(
     *, username: str, email: str, password: str | None, password_confirmation: str | None
 ) -> User:
     """The unsaved account with normalised fields; raises ValidationError keyed by field."""
-    user = User(username=User.normalize_username(username), email=email)
+    user = User(
+        username=User.normalize_username(username), email=email, language=get_language() or ""
+    )
     checks: dict[str, Callable[[], object]] = {
         "username": lambda: validate_username(user),
         "email": lambda: validate_email_address(user),
@@ -165,21 +173,21 @@ def validate_model_field(user: User, name: str) -> None:
     """Run the model field's own validators (Django's username rules, length)."""
     value = getattr(user, name)
     if not value:
-        raise ValidationError("This field is required.", code="required")
+        raise ValidationError(_("This field is required."), code="required")
     user._meta.get_field(name).run_validators(value)
 
 
 def validate_password(password: str, user: User) -> None:
     if not password:
-        raise ValidationError("This field is required.", code="required")
+        raise ValidationError(_("This field is required."), code="required")
     password_validation.validate_password(password, user)
 
 
 def confirm_password(password: str, confirmation: str) -> None:
     if not confirmation:
-        raise ValidationError("This field is required.", code="required")
+        raise ValidationError(_("This field is required."), code="required")
     if confirmation != password:
-        raise ValidationError("The two passwords do not match.", code="password_mismatch")
+        raise ValidationError(_("The two passwords do not match."), code="password_mismatch")
 
 
 def reject_taken(user: User) -> None:

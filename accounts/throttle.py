@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from accounts.identity import username_key
 from throttling.limits import Limit
@@ -10,7 +11,7 @@ from throttling.limits import Limit
 HOUR = timedelta(hours=1)
 # Set on a request whose log-in was refused by a lock, or whose failure set one: the seconds left.
 LOGIN_LOCKED = "login_locked_for"
-TRY_LATER = "Too many requests from your network. Please try again later."
+TRY_LATER = _("Too many requests from your network. Please try again later.")
 # A username given with a taken address, when signups do not reveal taken addresses
 # (SIGNUP_REVEALS_TAKEN_EMAIL=False), is answered as taken for this long, as if the account had
 # been created: otherwise signing up again with it would tell whether the address was taken.
@@ -66,7 +67,7 @@ def limit_email_requests(address: str, ip_address: str | None) -> None:
     Limit("email-client-address", settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY, HOUR).hit(
         ip_address,
         address.lower(),
-        message="Too many requests for this address. Please try again in an hour.",
+        message=_("Too many requests for this address. Please try again in an hour."),
     )
 
 

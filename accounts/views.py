@@ -1,19 +1,22 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
-from django.views.decorators.http import require_http_methods
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.emails.requests import request_account_email
-from accounts.forms import EmailForm, QueuedPasswordResetForm, SignupForm
+from accounts.forms import EmailForm, LoginForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
-from accounts.models import EmailDelivery
+from accounts.models import EmailDelivery, User
 from accounts.signup import SignupConflict, sign_up
+from accounts.signup_followup import correct_signup_email, repeated_signup
 from accounts.verification import Verification, verify_email
 from throttling.limits import RateLimited
 
@@ -40,25 +43,82 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         except SignupConflict as exc:
+            repeat = repeated_signup(
+                request,
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
+            if repeat is not None:
+                return signed_up(request, repeat)
             form.add_error(exc.field, ValidationError(exc.message, code=exc.code))
         except RateLimited as exc:
             form.add_error(None, str(exc))
             return render_limited(request, "accounts/signup.html", {"form": form}, exc)
         else:
-            request.session[SIGNED_UP_SESSION_KEY] = {
-                "username": user.username,
-                "email": user.email,
-            }
-            return redirect("accounts:signup-done")
+            return signed_up(request, user)
     status = 400 if form.errors else 200
     return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+def signed_up(request: HttpRequest, user: User) -> HttpResponse:
+    """Remember who this browser just signed up as (an account not saved, in the mode that
+    hides taken addresses, has no id), and show what comes next."""
+    request.session[SIGNED_UP_SESSION_KEY] = {
+        "id": user.pk,
+        "username": user.username,
+        "email": user.email,
+    }
+    return redirect("accounts:signup-done")
 
 
 def signup_done(request: HttpRequest) -> HttpResponse:
     signed_up = request.session.get(SIGNED_UP_SESSION_KEY)
     if signed_up is None:
         return redirect("accounts:signup")
-    return render(request, "accounts/signup_done.html", signed_up)
+    return render_signup_done(request, signed_up, EmailForm())
+
+
+def render_signup_done(
+    request: HttpRequest, signed_up: dict, correction: EmailForm, status: int = 200
+) -> HttpResponse:
+    context = {
+        "username": signed_up["username"],
+        "email": signed_up["email"],
+        "form": correction,
+        "resend": EmailForm(initial={"email": signed_up["email"]}),
+    }
+    return render(request, "accounts/signup_done.html", context, status=status)
+
+
+@require_POST
+def correct_email(request: HttpRequest) -> HttpResponse:
+    """A mistyped address, corrected from the page after signing up, by the browser that did."""
+    signed_up = request.session.get(SIGNED_UP_SESSION_KEY)
+    if signed_up is None:
+        return redirect("accounts:signup")
+    form = EmailForm(request.POST)
+    if form.is_valid():
+        account = User.objects.filter(pk=signed_up.get("id")).first()
+        try:
+            if account is not None:
+                correct_signup_email(
+                    account, form.cleaned_data["email"], ip_address=client_ip(request)
+                )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except RateLimited as exc:
+            form.add_error("email", str(exc))
+        else:
+            signed_up["email"] = form.cleaned_data["email"]
+            request.session[SIGNED_UP_SESSION_KEY] = signed_up
+            messages.success(
+                request,
+                _("Your address is now %(email)s. We sent a new link to confirm it.")
+                % {"email": form.cleaned_data["email"]},
+            )
+            return redirect("accounts:signup-done")
+    return render_signup_done(request, signed_up, form, status=400)
 
 
 @login_required
@@ -75,7 +135,8 @@ def verify_email_link(request: HttpRequest, uidb64: str, token: str) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 def resend_verification(request: HttpRequest) -> HttpResponse:
-    form = EmailForm(request.POST if request.method == "POST" else None)
+    initial = {"email": request.user.email} if request.user.is_authenticated else {}
+    form = EmailForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             request_account_email(
@@ -104,6 +165,7 @@ def render_limited(
 
 
 class LoginView(auth_views.LoginView):
+    form_class = LoginForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
@@ -138,3 +200,22 @@ class PasswordResetView(auth_views.PasswordResetView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
+
+
+class LogoutView(auth_views.LogoutView):
+    """Opening /logout/ asks first (a link must not log anyone out); the button logs out."""
+
+    http_method_names = ["get", "post", "options"]
+    template_name = "registration/logout.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(settings.LOGOUT_REDIRECT_URL)
+        return render(request, self.template_name)
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            messages.success(request, _("You have been logged out."))
+        return response

@@ -52,6 +52,7 @@ def main() -> None:
 def prepare_database(database: str) -> None:
     os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", DEBUG="False", LOG_LEVEL="WARNING")
     os.environ.setdefault("SECRET_KEY", uuid.uuid4().hex * 2)
+    os.environ.setdefault("PORTAL_BASE_URL", "http://127.0.0.1:8000")
     if database == "postgres":
         os.environ["DATABASE_URL"] = recreate_postgres_database("portal_request_cost")
     else:

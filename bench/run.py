@@ -188,6 +188,7 @@ class Portal:
             "DEBUG": "False",
             "SECRET_KEY": uuid.uuid4().hex * 2,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PORTAL_BASE_URL": self.url,
             "SECURE_SSL_REDIRECT": "False",
             "SECURE_COOKIES": "False",
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",

@@ -6,6 +6,7 @@ import logging
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as SchemaValidationError
@@ -17,7 +18,59 @@ from throttling.limits import RateLimited
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+def error_example(code: str, message: str, field: str | None = None) -> dict:
+    errors = [{"field": field, "code": code, "message": message}] if field else []
+    return {"code": code, "message": message, "field": field, "errors": errors}
+
+
+# What each error status of the API really answers, shown in the API docs beside the schema.
+ERROR_EXAMPLES = {
+    400: error_example("malformed_json", "The request body is not valid JSON."),
+    409: error_example(
+        "username_taken", "An account with this username already exists.", "username"
+    ),
+    413: error_example("body_too_large", "The request body is too large."),
+    415: error_example(
+        "unsupported_media_type",
+        "Send the request body as JSON, with Content-Type: application/json.",
+    ),
+    422: {
+        "code": "invalid",
+        "message": "The request has invalid fields.",
+        "field": "email",
+        "errors": [
+            {
+                "field": "email",
+                "code": "invalid",
+                "message": "Enter a valid email address. An email address must have an @-sign.",
+            }
+        ],
+    },
+    429: error_example(
+        "rate_limited", "Too many requests from your network. Please try again later."
+    ),
+    503: error_example(
+        "database_unavailable",
+        "The service is temporarily unavailable. Nothing was saved; please retry shortly.",
+    ),
+}
+
+
+class PortalAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: object) -> dict:
+        """Each error answer documented with a real example, not the schema's placeholders."""
+        schema = super().get_openapi_schema(**kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    example = ERROR_EXAMPLES.get(int(status))
+                    if example and "content" in response:
+                        response["content"]["application/json"]["example"] = example
+        return schema
+
+
+api = PortalAPI(
     title="Signup Portal API",
     version="1.0.0",
     description="Create accounts; the welcome email and the audit record follow after the answer.",
@@ -47,7 +100,7 @@ def schema_invalid(request: HttpRequest, exc: SchemaValidationError) -> HttpResp
         }
         for error in exc.errors
     ]
-    return error_response(request, 422, "invalid", "The request has invalid fields.", errors)
+    return error_response(request, 422, "invalid", _("The request has invalid fields."), errors)
 
 
 def field_name(location: tuple | list) -> str:
@@ -63,7 +116,7 @@ def account_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         for field, field_errors in exc.error_dict.items()
         for error in field_errors
     ]
-    return error_response(request, 422, "invalid", "The request has invalid fields.", errors)
+    return error_response(request, 422, "invalid", _("The request has invalid fields."), errors)
 
 
 @api.exception_handler(SignupConflict)
@@ -82,14 +135,16 @@ def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400:
-        return error_response(request, 400, "malformed_json", "The request body is not valid JSON.")
+        return error_response(
+            request, 400, "malformed_json", _("The request body is not valid JSON.")
+        )
     codes = {401: "not_authenticated", 403: "forbidden"}
     return error_response(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
 
 
 @api.exception_handler(RequestDataTooBig)
 def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    return error_response(request, 413, "body_too_large", "The request body is too large.")
+    return error_response(request, 413, "body_too_large", _("The request body is too large."))
 
 
 @api.exception_handler(OperationalError)
@@ -97,5 +152,5 @@ def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse
 def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
     """Nothing was committed, so nothing was written or queued: the client can retry."""
     logger.error("database unavailable during %s %s: %s", request.method, request.path, exc)
-    message = "The service is temporarily unavailable. Nothing was saved; please retry shortly."
+    message = _("The service is temporarily unavailable. Nothing was saved; please retry shortly.")
     return error_response(request, 503, "database_unavailable", message)

@@ -1,6 +1,7 @@
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 
 class JsonApiMiddleware:
@@ -28,7 +29,7 @@ class JsonApiMiddleware:
             return None
         body = {
             "code": "unsupported_media_type",
-            "message": "Send the request body as JSON, with Content-Type: application/json.",
+            "message": _("Send the request body as JSON, with Content-Type: application/json."),
             "field": None,
             "errors": [],
         }

@@ -84,7 +84,26 @@ SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", str(not DEBUG))
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
-PORTAL_BASE_URL = os.getenv("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def development_base_url(address: str) -> str:
+    """Where `runserver ADDRESS` (the Procfile's PORTAL_ADDRESS) is reached from this host."""
+    host, _, port = address.rpartition(":")
+    if host in ("", "0.0.0.0", "[::]"):  # noqa: S104 - a listening address, not a binding
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+# The address people open: links in emails start with it. Production must say it; development
+# follows the development server's own address, so that links work on any port.
+PORTAL_BASE_URL = os.getenv("PORTAL_BASE_URL", "").rstrip("/")
+if not PORTAL_BASE_URL:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set PORTAL_BASE_URL (the address people open, e.g. https://portal.example.com) "
+            "when DEBUG=False: links in emails start with it."
+        )
+    PORTAL_BASE_URL = development_base_url(os.getenv("PORTAL_ADDRESS", "127.0.0.1:8000"))
 
 INSTALLED_APPS = [
     "accounts",
@@ -109,6 +128,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the switcher's cookie, else Accept-Language (URLs carry no prefix).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -232,7 +253,12 @@ SIGNUPS_PER_CLIENT_HOURLY = envint("SIGNUPS_PER_CLIENT_HOURLY", 20)
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_MINUTES = envint("LOGIN_LOCKOUT_MINUTES", 5)
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# Pages, emails and API messages come in each of these; locale/ holds the portal's own catalogs.
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_SECURE = envbool("SECURE_COOKIES", str(not DEBUG))
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
+from django.utils import formats, timezone
 from django_q.models import OrmQ
 
 from accounts.models import AuditRecord, User
@@ -215,7 +216,7 @@ def test_login_leads_to_the_account_page(alice: User, client: Client) -> None:
     assert "Your account" in page
     assert "alice@example.com" in page
     assert "Not verified yet" in page
-    assert alice.date_joined.strftime("%d %B %Y") in page
+    assert formats.date_format(timezone.localtime(alice.date_joined), "DATETIME_FORMAT") in page
 
 
 def test_login_ignores_the_letter_case_of_the_username(alice: User, client: Client) -> None:
@@ -234,7 +235,7 @@ def test_login_is_recorded(alice: User, client: Client) -> None:
 def test_failed_login_is_recorded_without_the_password(alice: User, client: Client) -> None:
     response = client.post("/login/", {"username": "alice", "password": "wrong-password-123"})
     assert response.status_code == 200
-    assert "Please enter a correct username and password" in response.content.decode()
+    assert "The username or the password is not right." in response.content.decode()
     record = AuditRecord.objects.get(action="login_failed")
     assert (record.user, record.username) == (alice, "alice")
     stored = json.dumps(list(AuditRecord.objects.values()), default=str)

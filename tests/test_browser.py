@@ -110,7 +110,7 @@ def test_sign_up_verify_log_in_and_see_the_account(
     shoot(page, "01-signup-form")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(f"{portal}/signup/done/")
-    expect(page.get_by_role("heading", name="Your account exists")).to_be_visible()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
     shoot(page, "02-signup-done")
 
     page.goto(link_in_last_email(smtp_server, "alice@example.com", "/verify-email/"))

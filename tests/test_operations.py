@@ -27,6 +27,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "x" * 20 + uuid.uuid4().hex + "y" * 20,
     "ALLOWED_HOSTS": "portal.example.com,127.0.0.1",
     "SECURE_HSTS_PRELOAD": "True",
+    "PORTAL_BASE_URL": "https://portal.example.com",
 }
 
 
@@ -212,6 +213,34 @@ def test_a_release_without_collected_static_files_is_refused_at_start_with_the_f
     )
     assert started.returncode != 0
     assert "Static files have not been collected" in started.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "base_url"),
+    [("127.0.0.1:8751", "http://127.0.0.1:8751"), ("8080", "http://127.0.0.1:8080")],
+)
+def test_in_development_email_links_follow_the_address_the_server_listens_on(
+    tmp_path: Path, address: str, base_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "DEBUG": "True",
+        "PORTAL_ADDRESS": address,
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    env.pop("PORTAL_BASE_URL", None)
+    printed = manage(
+        "shell", "-c", "from django.conf import settings; print(settings.PORTAL_BASE_URL)", env=env
+    )
+    assert printed.stdout.strip().splitlines()[-1] == base_url
+
+
+def test_debug_false_without_a_base_url_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, **PRODUCTION_ENV, "PORTAL_VAR_DIR": str(tmp_path)}
+    env.pop("PORTAL_BASE_URL")
+    checked = manage("check", env=env)
+    assert checked.returncode != 0
+    assert "Set PORTAL_BASE_URL" in checked.stderr
 
 
 def test_debug_false_without_a_secret_key_is_refused(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def test_valid_signup_redirects_to_a_page_that_says_the_email_is_on_its_way(
     assert response.status_code == 302
     assert response["Location"] == "/signup/done/"
     page = client.get("/signup/done/").content.decode()
-    assert "Your account exists" in page
+    assert "Check your inbox" in page
     assert "welcome email is on its way" in page
     assert "alice@example.com" in page
     assert User.objects.filter(username="alice").exists()
@@ -92,7 +92,8 @@ def test_taken_username_is_reported_on_the_username_field(client: Client) -> Non
 def test_missing_fields_are_each_reported(client: Client) -> None:
     response = client.post("/signup/", {})
     assert response.status_code == 400
-    assert response.content.decode().count("This field is required.") == 4
+    # Beside each field, and again in the summary at the top.
+    assert response.content.decode().count("This field is required.") == 8
 
 
 def test_post_without_csrf_token_is_refused_with_a_clear_page() -> None:

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.tokens import absolute_url, set_password_url, verification_url
@@ -23,21 +25,25 @@ def welcome_message_id(user: User) -> str:
 def build_email(
     template: str, subject: str, user: User, message_id: str, **context: object
 ) -> EmailMultiAlternatives:
+    """In the language the person signed up in, whatever the worker's own; `subject` is a lazy
+    translation, which may name the account as %(username)s."""
     context = {"username": user.username, "portal_url": settings.PORTAL_BASE_URL, **context}
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"emails/{template}.txt", context),
-        to=[user.email],
-        headers={"Message-ID": message_id},
-    )
-    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        message = EmailMultiAlternatives(
+            subject=str(subject) % {"username": user.username},
+            body=render_to_string(f"emails/{template}.txt", context),
+            to=[user.email],
+            headers={"Message-ID": message_id},
+        )
+        html = render_to_string(f"emails/{template}.html", context)
+    message.attach_alternative(html, "text/html")
     return message
 
 
 def welcome_email(user: User) -> EmailMultiAlternatives:
     return build_email(
         "welcome",
-        f"Welcome to the portal, {user.username}",
+        _("Welcome to the Signup Portal, %(username)s"),
         user,
         welcome_message_id(user),
         verify_url=verification_url(user),
@@ -48,7 +54,7 @@ def welcome_email(user: User) -> EmailMultiAlternatives:
 def verification_email(user: User, request_id: str) -> EmailMultiAlternatives:
     return build_email(
         "verification",
-        "Confirm your email address",
+        _("Confirm your email address"),
         user,
         message_id("verification", request_id),
         verify_url=verification_url(user),
@@ -58,7 +64,7 @@ def verification_email(user: User, request_id: str) -> EmailMultiAlternatives:
 def password_reset_email(user: User, request_id: str) -> EmailMultiAlternatives:
     return build_email(
         "password_reset",
-        "Choose a new password",
+        _("Choose a new password"),
         user,
         message_id("password-reset", request_id),
         reset_url=set_password_url(user),
@@ -70,7 +76,7 @@ def signup_attempt_email(user: User, request_id: str) -> EmailMultiAlternatives:
     not reveal that the address is taken (SIGNUP_REVEALS_TAKEN_EMAIL=False)."""
     return build_email(
         "signup_attempt",
-        "Someone tried to sign up with your email address",
+        _("Someone tried to sign up with your email address"),
         user,
         message_id("signup-attempt", request_id),
         login_url=absolute_url("accounts:login"),
