@@ -5,7 +5,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.utils import translation
 from django_q.conf import Conf
 
 from accounts.emails import smtp
@@ -36,6 +38,13 @@ def pytest_report_header() -> str:
 def many_signups_per_client(settings: object) -> None:
     """The suite signs up hundreds of accounts from 127.0.0.1; the limit has tests of its own."""
     settings.SIGNUPS_PER_CLIENT_HOURLY = 100_000
+
+
+@pytest.fixture(autouse=True)
+def english_unless_a_test_says_otherwise() -> Iterator[None]:
+    """A request in another language leaves that language active in the thread after it."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

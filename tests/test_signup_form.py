@@ -1,7 +1,10 @@
 """The browser form at /signup/."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from accounts.models import User
@@ -37,7 +40,7 @@ def test_valid_signup_redirects_to_a_page_that_says_the_email_is_on_its_way(
     assert response["Location"] == "/signup/done/"
     page = client.get("/signup/done/").content.decode()
     assert "Check your inbox" in page
-    assert "welcome email is on its way" in page
+    assert "We sent an email to <strong>alice@example.com</strong>" in page
     assert "alice@example.com" in page
     assert User.objects.filter(username="alice").exists()
     assert OrmQ.objects.count() == 2
@@ -108,3 +111,83 @@ def test_unknown_page_answers_404_with_our_page(client: Client) -> None:
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+# The minutes after signing up
+
+
+def test_the_same_signup_sent_twice_lands_on_the_success_page(client: Client) -> None:
+    """A double click or a reload: the second request finds the account the first created."""
+    client.post("/signup/", form_data())
+    again = Client().post("/signup/", form_data())  # sent before the first answer's cookie
+    assert again.status_code == 302
+    assert again["Location"] == "/signup/done/"
+    assert User.objects.count() == 1
+    assert OrmQ.objects.count() == 2
+
+
+def test_the_same_name_and_address_with_another_password_is_told_the_name_is_taken(
+    client: Client,
+) -> None:
+    client.post("/signup/", form_data())
+    other = form_data(
+        password="another-long-passphrase", password_confirmation="another-long-passphrase"
+    )
+    answer = Client().post("/signup/", other)
+    assert answer.status_code == 400
+    assert "An account with this username already exists." in answer.content.decode()
+
+
+def test_a_repeat_long_after_the_signup_is_told_the_name_is_taken(client: Client) -> None:
+    client.post("/signup/", form_data())
+    User.objects.update(date_joined=timezone.now() - timedelta(hours=2))
+    answer = Client().post("/signup/", form_data())
+    assert answer.status_code == 400
+    assert "An account with this username already exists." in answer.content.decode()
+
+
+def test_a_taken_name_offers_to_log_in_or_choose_a_new_password(client: Client) -> None:
+    signup("alice", email="first@example.com")
+    page = client.post("/signup/", form_data()).content.decode()
+    assert 'href="/login/"' in page
+    assert 'href="/password-reset/"' in page
+
+
+def test_a_mistyped_address_is_corrected_from_the_success_page(
+    client: Client, sync_tasks: None, mailoutbox: list
+) -> None:
+    client.post("/signup/", form_data(email="alice@exmaple.com"))
+    [welcome] = mailoutbox
+    corrected = client.post("/signup/done/email/", {"email": "alice@example.com"})
+    assert corrected.status_code == 302
+    assert User.objects.get().email == "alice@example.com"
+    assert mailoutbox[-1].to == ["alice@example.com"]
+    page = client.get("/signup/done/").content.decode()
+    assert "Your address is now alice@example.com" in page
+    old_link = welcome.body.split("/verify-email/")[1].split()[0]
+    assert client.get(f"/verify-email/{old_link}").status_code == 400
+
+
+def test_an_address_is_corrected_only_by_the_browser_that_signed_up(client: Client) -> None:
+    client.post("/signup/", form_data())
+    stranger = Client().post("/signup/done/email/", {"email": "mallory@example.com"})
+    assert stranger.status_code == 302
+    assert stranger["Location"] == "/signup/"
+    assert User.objects.get().email == "alice@example.com"
+
+
+def test_an_address_cannot_be_corrected_to_one_that_is_taken(client: Client) -> None:
+    signup("bob")
+    client.post("/signup/", form_data(email="alice@exmaple.com"))
+    answer = client.post("/signup/done/email/", {"email": "BOB@example.com"})
+    assert answer.status_code == 400
+    assert "An account with this email already exists." in answer.content.decode()
+    assert User.objects.get(username="alice").email == "alice@exmaple.com"
+
+
+def test_a_verified_address_is_no_longer_corrected_from_the_success_page(client: Client) -> None:
+    client.post("/signup/", form_data())
+    User.objects.update(email_verified_at=timezone.now())
+    answer = client.post("/signup/done/email/", {"email": "other@example.com"})
+    assert answer.status_code == 400
+    assert User.objects.get().email == "alice@example.com"
