@@ -132,8 +132,10 @@ def test_sign_up_verify_log_in_and_see_the_account(
 def test_form_errors_are_shown_next_to_the_fields(page: object, portal: str) -> None:
     fill_signup_form(page, portal, "not valid", confirmation="something else entirely")
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_text("Enter a valid username")).to_be_visible()
-    expect(page.get_by_text("The two passwords do not match.")).to_be_visible()
+    expect(page.locator("#id_username_errors")).to_contain_text("Enter a valid username")
+    expect(page.locator("#id_password_confirmation_errors")).to_have_text(
+        "The two passwords do not match."
+    )
     expect(page.get_by_label("Email")).to_have_value("not valid@example.com")
     expect(page.get_by_label("Password", exact=True)).to_have_value("")
     shoot(page, "06-signup-errors")
@@ -147,6 +149,7 @@ def test_the_signup_form_works_with_the_keyboard_alone(page: object, portal: str
     page.keyboard.type("keyboarder@example.com")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")  # the password's "Show" button
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
@@ -280,3 +283,55 @@ def test_the_status_page_refreshes_and_keeps_what_the_reader_opened(
     failed_welcome_email(2, name="welcome-email-2")  # appears at the next refresh
     expect(page.get_by_text("welcome-email-2")).to_be_visible(timeout=10_000)
     expect(page.locator("details[open] pre").first).to_be_visible()
+
+
+def test_a_double_click_on_create_account_creates_one_account_and_shows_success(
+    page: object, live_server: object
+) -> None:
+    fill_signup_form(page, live_server.url, "doubleclicker")
+    page.get_by_role("button", name="Create account").dblclick()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    assert User.objects.filter(username="doubleclicker").count() == 1
+
+
+def test_a_pressed_submit_button_says_what_it_is_doing_and_takes_no_second_press(
+    page: object, live_server: object
+) -> None:
+    fill_signup_form(page, live_server.url, "patient")
+    # The submit event without the navigation that would follow it.
+    page.locator("form[action='/signup/']").dispatch_event("submit")
+    busy = page.get_by_role("button", name="Creating account…")
+    expect(busy).to_be_disabled()
+
+
+def test_after_a_failed_submit_focus_is_on_the_list_of_problems(
+    page: object, live_server: object
+) -> None:
+    fill_signup_form(page, live_server.url, "not valid")
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_title(re.compile(r"^Error: "))
+    expect(page.locator("#error-summary")).to_be_focused()
+    page.get_by_role("link", name=re.compile("^Username:")).click()
+    expect(page.get_by_label("Username")).to_be_focused()
+
+
+def test_a_password_can_be_shown_and_hidden_again(page: object, live_server: object) -> None:
+    fill_signup_form(page, live_server.url, "shower")
+    password = page.get_by_label("Password", exact=True)
+    page.get_by_role("button", name="Show").first.click()
+    expect(password).to_have_attribute("type", "text")
+    page.get_by_role("button", name="Hide").click()
+    expect(password).to_have_attribute("type", "password")
+
+
+def test_the_language_switcher_turns_the_page_into_french_and_back(
+    page: object, live_server: object
+) -> None:
+    page.goto(f"{live_server.url}/signup/")
+    page.get_by_label("Language").select_option("fr")
+    page.get_by_role("button", name="Change").click()
+    expect(page.get_by_role("heading", name="Créer un compte")).to_be_visible()
+    assert page.url == f"{live_server.url}/signup/"
+    page.get_by_label("Langue").select_option("en")
+    page.get_by_role("button", name="Changer").click()
+    expect(page.get_by_role("heading", name="Create an account")).to_be_visible()

@@ -12,7 +12,7 @@ function focusErrorSummary() {
 function guardSubmitButtons() {
   document.addEventListener("submit", (event) => {
     const button = event.target.querySelector("button[data-busy-label]");
-    if (!button || button.disabled) return;
+    if (event.defaultPrevented || !button || button.disabled) return;
     button.dataset.label = button.textContent;
     button.textContent = button.dataset.busyLabel;
     // Disabled after this event, or the browser would not submit the form at all.

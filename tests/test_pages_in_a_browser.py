@@ -1,0 +1,313 @@
+"""Every page in every state, as a person sees it: in Chromium (Debian's, driven by Playwright)
+on a desktop and on a phone, each saved as a screenshot under var/screenshots/pages/ and checked
+by axe-core. Any accessibility violation, any page wider than the screen, any failed request
+(a missing icon, style or script) fails the state's test."""
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.contrib.auth.tokens import default_token_generator
+from django.test import Client
+from django.utils import translation
+
+from accounts.emails import messages
+from accounts.models import User
+from accounts.tokens import email_verification_token, encode_uid
+from tests.conftest import PROJECT_DIR
+from tests.factories import STRONG_PASSWORD, signup
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = PROJECT_DIR / "var" / "screenshots" / "pages"
+DEVICES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        "Chromium is not installed (apt-get install chromium); .ci/run installs it",
+        allow_module_level=True,
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the tests and of
+    # pytest-django's fixtures are plain synchronous ones.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+class Visit:
+    """One browser context on the live server: its failed requests are collected."""
+
+    def __init__(self, browser: object, url: str, language: str, color_scheme: str) -> None:
+        self.url = url
+        self.context = browser.new_context(
+            locale=language, color_scheme=color_scheme, viewport=DEVICES["desktop"]
+        )
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.failed: list[str] = []
+        self.page.on(
+            "response",
+            lambda response: (
+                self.failed.append(f"{response.status} {response.url}")
+                if response.status >= 400 and response.request.resource_type != "document"
+                else None
+            ),
+        )
+        self.page.on(
+            "requestfailed",
+            lambda request: (
+                # Not a failure: a request cut short when the test moved on to the next page.
+                None
+                if request.failure == "net::ERR_ABORTED"
+                else self.failed.append(f"{request.failure} {request.url}")
+            ),
+        )
+
+    def go(self, path: str) -> None:
+        self.page.goto(f"{self.url}{path}")
+
+    def log_in(self, user: User) -> None:
+        client = Client()
+        client.force_login(user)
+        session = client.cookies["sessionid"].value
+        self.context.add_cookies([{"name": "sessionid", "value": session, "url": self.url}])
+
+    def fill(self, fields: dict[str, str]) -> None:
+        for label, value in fields.items():
+            self.page.get_by_label(label, exact=True).fill(value)
+
+    def press(self, button: str) -> None:
+        self.page.get_by_role("button", name=button).click()
+        self.page.wait_for_load_state("load")
+
+
+def signup_form_filled(visit: Visit, **fields: str) -> None:
+    visit.go("/signup/")
+    visit.fill(
+        {
+            "Username": fields.get("username", "alice"),
+            "Email": fields.get("email", "alice@example.com"),
+            "Password": fields.get("password", STRONG_PASSWORD),
+            "Password confirmation": fields.get("confirmation", STRONG_PASSWORD),
+        }
+    )
+
+
+def signed_up(visit: Visit) -> None:
+    signup_form_filled(visit)
+    visit.press("Create account")
+
+
+def account_link(user: User) -> str:
+    return f"/verify-email/{encode_uid(user)}/{email_verification_token.make_token(user)}/"
+
+
+def email_html(build: Callable[[User], object]) -> Callable[[Visit], None]:
+    def show(visit: Visit) -> None:
+        account = User.objects.first() or signup("alice")
+        message = build(account)
+        [(html, _)] = message.alternatives
+        # On a blank page: the portal's content security policy, which refuses inline styles,
+        # is no mail program's.
+        visit.page.set_content(html)
+
+    return show
+
+
+def locked_out(visit: Visit) -> None:
+    signup("alice")
+    client = Client()
+    for _ in range(5):
+        client.post("/login/", {"username": "alice", "password": "wrong-password"})
+    visit.go("/login/")
+    visit.fill({"Username": "alice", "Password": "wrong-password"})
+    visit.press("Log in")
+
+
+def logged_in_at(path: str, *, verified: bool = False) -> Callable[[Visit], None]:
+    def show(visit: Visit) -> None:
+        account = signup("alice")
+        if verified:
+            visit.go(account_link(account))
+        visit.log_in(account)
+        visit.go(path)
+
+    return show
+
+
+def reset_link_opened(visit: Visit) -> None:
+    account = signup("alice")
+    visit.go(
+        f"/password-reset/{encode_uid(account)}/{default_token_generator.make_token(account)}/"
+    )
+
+
+def reset_with_errors(visit: Visit) -> None:
+    reset_link_opened(visit)
+    visit.fill({"New password": "short", "New password confirmation": "other"})
+    visit.press("Save password")
+
+
+STATES: dict[str, Callable[[Visit], None]] = {
+    "home": lambda visit: visit.go("/"),
+    "home-logged-in": logged_in_at("/"),
+    "signup-empty": lambda visit: visit.go("/signup/"),
+    "signup-errors": lambda visit: (
+        signup_form_filled(visit, username="not valid", email="nope", confirmation="other"),
+        visit.press("Create account"),
+    ),
+    "signup-name-taken": lambda visit: (
+        signup("alice", email="first@example.com"),
+        signed_up(visit),
+    ),
+    "signup-logged-in": logged_in_at("/signup/"),
+    "signup-done": signed_up,
+    "signup-done-correction-refused": lambda visit: (
+        signup("bob"),
+        signed_up(visit),
+        visit.page.get_by_text("Wrong address? Correct it").click(),
+        visit.fill({"Email": "bob@example.com"}),
+        visit.press("Use this address"),
+    ),
+    "signup-done-corrected": lambda visit: (
+        signed_up(visit),
+        visit.page.get_by_text("Wrong address? Correct it").click(),
+        visit.fill({"Email": "alice@example.org"}),
+        visit.press("Use this address"),
+    ),
+    "login-empty": lambda visit: visit.go("/login/"),
+    "login-wrong-password": lambda visit: (
+        signup("alice"),
+        visit.go("/login/"),
+        visit.fill({"Username": "alice", "Password": "wrong-password"}),
+        visit.press("Log in"),
+    ),
+    "login-locked-out": locked_out,
+    "logout-confirm": logged_in_at("/logout/"),
+    "logged-out": lambda visit: (
+        logged_in_at("/logout/")(visit),
+        visit.page.locator("main").get_by_role("button", name="Log out").click(),
+        visit.page.wait_for_load_state("load"),
+    ),
+    "account-unverified": logged_in_at("/account/"),
+    "account-verified": logged_in_at("/account/", verified=True),
+    "resend-empty": lambda visit: visit.go("/verify-email/resend/"),
+    "resend-error": lambda visit: (
+        visit.go("/verify-email/resend/"),
+        visit.fill({"Email": "not an address"}),
+        visit.press("Send a new link"),
+    ),
+    "resend-logged-in": logged_in_at("/verify-email/resend/"),
+    "verification-sent": lambda visit: visit.go("/verify-email/sent/"),
+    "verify-email-verified": lambda visit: visit.go(account_link(signup("alice"))),
+    "verify-email-already-verified": lambda visit: (
+        visit.go(link := account_link(signup("alice"))),
+        visit.go(link),
+    ),
+    "verify-email-invalid": lambda visit: visit.go("/verify-email/MQ/not-a-token/"),
+    "password-reset-empty": lambda visit: visit.go("/password-reset/"),
+    "password-reset-error": lambda visit: (
+        visit.go("/password-reset/"),
+        visit.fill({"Email": "nope"}),
+        visit.press("Send me a link"),
+    ),
+    "password-reset-sent": lambda visit: visit.go("/password-reset/sent/"),
+    "password-reset-choose": reset_link_opened,
+    "password-reset-choose-errors": reset_with_errors,
+    "password-reset-link-used": lambda visit: visit.go("/password-reset/MQ/set-password/"),
+    "password-reset-complete": lambda visit: visit.go("/password-reset/complete/"),
+    "not-found": lambda visit: visit.go("/no-such-page/"),
+    "email-welcome": email_html(messages.welcome_email),
+    "email-verification": email_html(lambda user: messages.verification_email(user, "r1")),
+    "email-password-reset": email_html(lambda user: messages.password_reset_email(user, "r2")),
+    "email-signup-attempt": email_html(lambda user: messages.signup_attempt_email(user, "r3")),
+}
+IN_FRENCH = ["signup-errors", "signup-done", "login-wrong-password", "email-welcome"]
+IN_THE_DARK = ["signup-errors", "signup-done", "account-verified"]
+
+
+# An email is no web page: the rules for pages' landmarks and headings do not apply to it.
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def look_at(visit: Visit, name: str) -> None:
+    """Both widths: a screenshot each, nothing wider than the screen, no axe violation."""
+    options: dict = {"resultTypes": ["violations"]}
+    if name.startswith("email-"):
+        options["runOnly"] = WCAG
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for device, viewport in DEVICES.items():
+        visit.page.set_viewport_size(viewport)
+        visit.page.screenshot(path=str(SCREENSHOTS / f"{name}-{device}.png"), full_page=True)
+        assert visit.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+            f"{name} is wider than a {device}"
+        )
+        violations = Axe().run(visit.page, options=options).response["violations"]
+        assert violations == [], [
+            (violation["id"], [node["target"] for node in violation["nodes"]])
+            for violation in violations
+        ]
+    assert visit.failed == []
+    visit.context.close()
+
+
+@pytest.fixture
+def visit(browser: object, live_server: object) -> Iterator[Callable[..., Visit]]:
+    yield lambda language="en", color_scheme="light": Visit(
+        browser, live_server.url, language, color_scheme
+    )
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_each_page_state_reads_well_on_a_desktop_and_a_phone(
+    visit: Callable[..., Visit], state: str
+) -> None:
+    shown = visit()
+    STATES[state](shown)
+    look_at(shown, state)
+
+
+@pytest.mark.parametrize("state", IN_FRENCH)
+def test_each_page_state_reads_well_in_french(visit: Callable[..., Visit], state: str) -> None:
+    shown = visit(language="fr-FR")
+    with_french_labels = {
+        "Username": re.compile("Nom d.utilisateur"),
+        "Email": "E-mail",
+        "Password": "Mot de passe",
+        "Password confirmation": "Confirmation du mot de passe",
+        "Create account": "Créer le compte",
+        "Log in": "Se connecter",
+    }
+    shown.fill = lambda fields: Visit.fill(
+        shown, {with_french_labels[label]: value for label, value in fields.items()}
+    )
+    shown.press = lambda button: Visit.press(shown, with_french_labels[button])
+    with translation.override("fr"):  # accounts made here are French-speaking, like the visitor
+        STATES[state](shown)
+    assert re.search(r'lang="fr"', shown.page.content())
+    look_at(shown, f"{state}-fr")
+
+
+@pytest.mark.parametrize("state", IN_THE_DARK)
+def test_each_page_state_reads_well_in_the_dark(visit: Callable[..., Visit], state: str) -> None:
+    shown = visit(color_scheme="dark")
+    STATES[state](shown)
+    look_at(shown, f"{state}-dark")
