@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal.api import api
+from portal.views import favicon
 
 urlpatterns = [
     path("", include("accounts.urls")),
@@ -9,6 +10,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon),
 ]
 
 handler400 = "portal.views.bad_request"

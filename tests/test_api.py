@@ -139,3 +139,41 @@ def test_interactive_docs_are_served_without_a_cdn(client: Client) -> None:
     response = client.get("/api/docs")
     assert response.status_code == 200
     assert b"cdn" not in response.content.lower()
+
+
+# The examples in the API docs
+
+
+def example_body(client: Client, path: str) -> dict:
+    operation = client.get("/api/openapi.json").json()["paths"][path]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    components = client.get("/api/openapi.json").json()["components"]["schemas"]
+    properties = components[schema["$ref"].rsplit("/", 1)[-1]]["properties"]
+    return {name: field["examples"][0] for name, field in properties.items() if "examples" in field}
+
+
+def test_the_signup_example_in_the_api_docs_creates_an_account(client: Client) -> None:
+    body = example_body(client, URL)
+    assert set(body) == {"username", "email", "password"}
+    assert signup_request(client, body).status_code == 201
+
+
+def test_each_error_example_in_the_api_docs_is_what_the_api_answers(client: Client) -> None:
+    signup("alice")
+    responses = client.get("/api/openapi.json").json()["paths"][URL]["post"]["responses"]
+    answers = {
+        "409": signup_request(
+            client, {"username": "alice", "email": "other@example.com", "password": STRONG_PASSWORD}
+        ),
+        "422": signup_request(
+            client, {"username": "bob", "email": "bob", "password": STRONG_PASSWORD}
+        ),
+        "400": client.post(URL, "{not json", content_type="application/json"),
+    }
+    for status, answer in answers.items():
+        assert answer.status_code == int(status)
+        example = responses[status]["content"]["application/json"]["example"]
+        assert answer.json() == example
+    for status, response in responses.items():
+        if status.startswith(("4", "5")):
+            assert response["content"]["application/json"]["example"]["code"] != "string"

@@ -113,3 +113,9 @@ def test_the_navigation_marks_the_page_being_shown(client: Client) -> None:
     page = client.get("/login/").content.decode()
     assert '<a href="/login/" aria-current="page">' in page
     assert '<a href="/signup/">' in page
+
+
+def test_browsers_asking_for_favicon_ico_get_the_portals_icon(client: Client) -> None:
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 302
+    assert finders.find(answer["Location"].removeprefix("/static/"))
