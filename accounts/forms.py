@@ -50,6 +50,8 @@ class SignupForm(forms.Form):
         max_length=4096,
         widget=required_input(forms.PasswordInput, autocomplete="new-password"),
     )
+    # Tells a second submission of this same form (a double click) from anybody else's.
+    form_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 class CanonicalEmail:
@@ -64,6 +66,7 @@ class EmailForm(CanonicalEmail, forms.Form):
     email = forms.EmailField(
         label=_("Email"),
         max_length=254,
+        error_messages={"invalid": _("Enter a valid email address.")},
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
 

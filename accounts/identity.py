@@ -6,6 +6,7 @@ import unicodedata
 
 from confusable_homoglyphs import confusables
 from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
@@ -42,10 +43,16 @@ def canonical_email(address: str) -> str:
     try:
         validated = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValidationError(
-            _("Enter a valid email address. %(reason)s") % {"reason": exc}, code="invalid"
-        ) from exc
+        raise ValidationError(invalid_email_message(exc), code="invalid") from exc
     return validated.normalized
+
+
+def invalid_email_message(exc: EmailNotValidError) -> str:
+    """email-validator says precisely what is wrong, in English only: other languages get the
+    general message."""
+    if (get_language() or "en").split("-")[0] == "en":
+        return _("Enter a valid email address. %(reason)s") % {"reason": exc}
+    return _("Enter a valid email address.")
 
 
 def username_key(username: str) -> str:

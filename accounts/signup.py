@@ -101,6 +101,11 @@ def tell_the_owner(username: str, email: str) -> None:
     succeeded: its username is reserved as if the account existed, and the address's owner gets
     an email saying someone tried (at most one per cooldown)."""
     reserve_username(username)
+    notify_the_owner(email)
+
+
+def notify_the_owner(email: str) -> None:
+    """Someone tried to take this address: its owner hears of it, at most once per cooldown."""
     owner = User.objects.with_email(email).first()
     if owner is None or not cooldown_passed("signup_attempt", owner.email):
         return

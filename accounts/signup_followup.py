@@ -1,73 +1,165 @@
-"""What a person can do in the minutes after signing up: submit the same form again without
-being told their new account is someone else's, and correct a mistyped address."""
+"""What happens in the minutes after signing up: the same form sent twice (a double click, a
+reload) is answered with what its first submission made, not "already exists"; and the browser
+that signed up can correct a mistyped address."""
 
+import hashlib
+import secrets
+import time
 from datetime import timedelta
+from typing import Any, TypedDict
 
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.emails.requests import queue_account_email
-from accounts.identity import clean_email
+from accounts.identity import clean_email, username_key
 from accounts.models import EmailDelivery, User
+from accounts.signup import SignupConflict, notify_the_owner, sign_up
 from accounts.throttle import limit_email_requests
 
-# How long after signing up a repeat of the same form is answered as the signup itself, and a
-# mistyped address can be corrected from the page that follows.
+# How long a form's first submission is remembered, and an address can be corrected.
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
+SESSION_KEY = "signed_up"
+IN_PROGRESS = "in-progress"
+# How long a repeat waits for the first submission, still running, to finish.
+FIRST_SUBMISSION_DEADLINE = 10.0
 
 
-def repeated_signup(
-    request: HttpRequest, *, username: str, email: str, password: str
-) -> User | None:
-    """The account this very signup created moments ago (a double click, a reload after a slow
-    answer): the same name, address and password. The password is checked by the log-in backend,
-    so this is no way around the log-in limits."""
-    account = User.objects.with_username(username).first()
-    if account is None or not is_recent(account):
-        return None
+class SignedUp(TypedDict):
+    """A signup, as the browser that made it remembers it. `id` is None for the answer given
+    when the address is taken and signups do not reveal it (SIGNUP_REVEALS_TAKEN_EMAIL=False)."""
+
+    id: int | None
+    username: str
+    email: str
+
+
+def new_form_token() -> str:
+    """Put in each signup form: its submissions are told apart from anybody else's by it."""
+    return secrets.token_urlsafe(24)
+
+
+def sign_up_once(form_token: str, **fields: Any) -> SignedUp:
+    """sign_up(), where a second submission of the same form finds what the first one made,
+    waiting for it if it is still running. The token is unguessable and in the page only, so a
+    stranger cannot use this to learn anything; no password is checked. Raises what sign_up()
+    raises."""
+    key = form_key(form_token)
+    first = bool(form_token) and cache.add(key, IN_PROGRESS, FOLLOW_UP_WINDOW.total_seconds())
     try:
-        same_email = clean_email(email).lower() == account.email.lower()
+        user = sign_up(**fields)
+    except SignupConflict:
+        if first:
+            cache.delete(key)
+            raise
+        earlier = first_submission(key)
+        if earlier is None or not same_signup(earlier, fields):
+            raise
+        return earlier
+    except BaseException:
+        if first:
+            cache.delete(key)
+        raise
+    signed_up = SignedUp(id=user.pk, username=user.username, email=user.email)
+    cache.set(key, signed_up, FOLLOW_UP_WINDOW.total_seconds())
+    return signed_up
+
+
+def form_key(form_token: str) -> str:
+    return "signup-form:" + hashlib.sha256(form_token.encode()).hexdigest()
+
+
+def first_submission(key: str) -> SignedUp | None:
+    deadline = time.monotonic() + FIRST_SUBMISSION_DEADLINE
+    while (earlier := cache.get(key)) == IN_PROGRESS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return earlier if isinstance(earlier, dict) else None
+
+
+def same_signup(earlier: SignedUp, fields: dict[str, Any]) -> bool:
+    try:
+        email = clean_email(fields["email"])
     except ValidationError:
-        return None
-    if not same_email:
-        return None
-    return authenticate(request, username=account.username, password=password)
+        return False
+    return (
+        username_key(earlier["username"]) == username_key(fields["username"])
+        and earlier["email"].lower() == email.lower()
+    )
 
 
-def correct_signup_email(account: User, email: str, *, ip_address: str | None) -> None:
-    """Replace the address of an account that has just been created and never verified, and send
-    the confirmation link to the new one; the link sent to the old address stops working, as the
-    verification token covers the address. Raises ValidationError keyed by "email", or
-    RateLimited."""
-    if account.is_email_verified or not is_recent(account):
-        raise ValidationError(
-            {"email": _("This address can no longer be changed here. Log in to your account.")},
-            code="too_late",
-        )
+def remember(request: HttpRequest, signed_up: SignedUp) -> None:
+    """A new session key too: the session now holds a right over the new account."""
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = signed_up
+
+
+def recall(request: HttpRequest) -> SignedUp | None:
+    return request.session.get(SESSION_KEY)
+
+
+@receiver(user_logged_in)
+def forget_on_log_in(sender: type, request: HttpRequest | None, **kwargs: Any) -> None:
+    """Whoever logs in next in this browser gets no right over the account it signed up."""
+    if request is not None and hasattr(request, "session"):
+        request.session.pop(SESSION_KEY, None)
+
+
+def correct_email(request: HttpRequest, email: str, *, ip_address: str | None) -> SignedUp:
+    """Replace the address of the account this browser has just created, while it is not
+    verified, and send the confirmation link to the new one; the link sent to the old address
+    stops working, as the verification token covers the address. Raises ValidationError keyed
+    by "email", or RateLimited."""
+    signed_up = recall(request)
+    account = User.objects.filter(pk=signed_up["id"]).first() if signed_up else None
+    if signed_up is None or (account is not None and not correctable(account)):
+        message = _("This address can no longer be changed here. Log in to your account.")
+        raise ValidationError({"email": ValidationError(message, code="too_late")})
     try:
         new_email = clean_email(email)
     except ValidationError as exc:
         raise ValidationError({"email": exc.error_list}) from exc
+    if new_email.lower() == signed_up["email"].lower():
+        message = _(
+            "This is the address the email went to. Check your spam folder, or send it again."
+        )
+        raise ValidationError({"email": ValidationError(message, code="unchanged")})
     limit_email_requests(new_email, ip_address)
-    if new_email.lower() == account.email.lower():
+    replace_email(account, new_email)
+    signed_up = SignedUp(id=signed_up["id"], username=signed_up["username"], email=new_email)
+    request.session[SESSION_KEY] = signed_up
+    return signed_up
+
+
+def correctable(account: User) -> bool:
+    """Not once the address is confirmed: it is the account's, and changing it is no typo fix."""
+    recent = timezone.now() - account.date_joined < FOLLOW_UP_WINDOW
+    return recent and not account.is_email_verified
+
+
+def replace_email(account: User | None, new_email: str) -> None:
+    """A taken address is answered as the signup answered it: with SIGNUP_REVEALS_TAKEN_EMAIL
+    false, as if it had worked (its owner is told by email), so this form reveals no more. With
+    no account (the signup itself was such an answer) there is nothing to change."""
+    taken = User.objects.with_email(new_email).exists()
+    if taken and not settings.SIGNUP_REVEALS_TAKEN_EMAIL:
+        notify_the_owner(new_email)
         return
-    taken = ValidationError(
-        {"email": _("An account with this email already exists.")}, code="email_taken"
-    )
-    if User.objects.with_email(new_email).exists():
-        raise taken
+    message = _("An account with this email already exists.")
+    if taken:
+        raise ValidationError({"email": ValidationError(message, code="email_taken")})
+    if account is None:
+        return
     account.email = new_email
     try:
         with transaction.atomic():
             account.save(update_fields=["email"])
             queue_account_email(EmailDelivery.Kind.VERIFICATION, account)
     except IntegrityError as exc:
-        raise taken from exc
-
-
-def is_recent(account: User) -> bool:
-    return timezone.now() - account.date_joined < FOLLOW_UP_WINDOW
+        raise ValidationError({"email": ValidationError(message, code="email_taken")}) from exc

@@ -7,20 +7,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
+from accounts import signup_followup as followup
 from accounts.emails.requests import request_account_email
 from accounts.forms import EmailForm, LoginForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
-from accounts.models import EmailDelivery, User
-from accounts.signup import SignupConflict, sign_up
-from accounts.signup_followup import correct_signup_email, repeated_signup
+from accounts.models import EmailDelivery
+from accounts.signup import SignupConflict
+from accounts.signup_followup import SignedUp, new_form_token, recall, remember, sign_up_once
 from accounts.verification import Verification, verify_email
 from throttling.limits import RateLimited
-
-SIGNED_UP_SESSION_KEY = "signed_up"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -29,10 +28,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    form = SignupForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "GET":
+        form = SignupForm(initial={"form_token": new_form_token()})
+        return render(request, "accounts/signup.html", {"form": form})
+    form = SignupForm(request.POST)
+    if form.is_valid():
         try:
-            user = sign_up(
+            signed_up = sign_up_once(
+                form.cleaned_data["form_token"],
                 username=form.cleaned_data["username"],
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
@@ -43,81 +46,50 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         except SignupConflict as exc:
-            repeat = repeated_signup(
-                request,
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password"],
-            )
-            if repeat is not None:
-                return signed_up(request, repeat)
             form.add_error(exc.field, ValidationError(exc.message, code=exc.code))
         except RateLimited as exc:
             form.add_error(None, str(exc))
             return render_limited(request, "accounts/signup.html", {"form": form}, exc)
         else:
-            return signed_up(request, user)
-    status = 400 if form.errors else 200
-    return render(request, "accounts/signup.html", {"form": form}, status=status)
-
-
-def signed_up(request: HttpRequest, user: User) -> HttpResponse:
-    """Remember who this browser just signed up as (an account not saved, in the mode that
-    hides taken addresses, has no id), and show what comes next."""
-    request.session[SIGNED_UP_SESSION_KEY] = {
-        "id": user.pk,
-        "username": user.username,
-        "email": user.email,
-    }
-    return redirect("accounts:signup-done")
+            remember(request, signed_up)
+            return redirect("accounts:signup-done")
+    return render(request, "accounts/signup.html", {"form": form}, status=400)
 
 
 def signup_done(request: HttpRequest) -> HttpResponse:
-    signed_up = request.session.get(SIGNED_UP_SESSION_KEY)
+    signed_up = recall(request)
     if signed_up is None:
         return redirect("accounts:signup")
     return render_signup_done(request, signed_up, EmailForm())
 
 
 def render_signup_done(
-    request: HttpRequest, signed_up: dict, correction: EmailForm, status: int = 200
+    request: HttpRequest, signed_up: SignedUp, correction: EmailForm, status: int = 200
 ) -> HttpResponse:
-    context = {
-        "username": signed_up["username"],
-        "email": signed_up["email"],
-        "form": correction,
-        "resend": EmailForm(initial={"email": signed_up["email"]}),
-    }
+    context = {**signed_up, "form": correction, "corrected": "corrected" in request.GET}
     return render(request, "accounts/signup_done.html", context, status=status)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def correct_email(request: HttpRequest) -> HttpResponse:
     """A mistyped address, corrected from the page after signing up, by the browser that did."""
-    signed_up = request.session.get(SIGNED_UP_SESSION_KEY)
+    signed_up = recall(request)
     if signed_up is None:
         return redirect("accounts:signup")
+    if request.method == "GET":
+        return redirect("accounts:signup-done")
     form = EmailForm(request.POST)
     if form.is_valid():
-        account = User.objects.filter(pk=signed_up.get("id")).first()
         try:
-            if account is not None:
-                correct_signup_email(
-                    account, form.cleaned_data["email"], ip_address=client_ip(request)
-                )
+            followup.correct_email(
+                request, form.cleaned_data["email"], ip_address=client_ip(request)
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         except RateLimited as exc:
             form.add_error("email", str(exc))
         else:
-            signed_up["email"] = form.cleaned_data["email"]
-            request.session[SIGNED_UP_SESSION_KEY] = signed_up
-            messages.success(
-                request,
-                _("Your address is now %(email)s. We sent a new link to confirm it.")
-                % {"email": form.cleaned_data["email"]},
-            )
-            return redirect("accounts:signup-done")
+            return redirect(reverse("accounts:signup-done") + "?corrected")
     return render_signup_done(request, signed_up, form, status=400)
 
 
@@ -205,7 +177,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 class LogoutView(auth_views.LogoutView):
     """Opening /logout/ asks first (a link must not log anyone out); the button logs out."""
 
-    http_method_names = ["get", "post", "options"]
+    http_method_names = ["get", "head", "post", "options"]
     template_name = "registration/logout.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:

@@ -7,6 +7,7 @@ from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as SchemaValidationError
@@ -90,17 +91,31 @@ def error_response(
     return api.create_response(request, body, status=status)
 
 
+# The schema's refusals in the reader's language; pydantic's own words for the rarer ones.
+SCHEMA_MESSAGES = {
+    "missing": gettext_lazy("This field is required."),
+    "string_type": gettext_lazy("Enter text, in quotes."),
+    "string_too_long": gettext_lazy("Enter at most %(max_length)d characters."),
+    "model_attributes_type": gettext_lazy("Send a JSON object."),
+}
+
+
 @api.exception_handler(SchemaValidationError)
 def schema_invalid(request: HttpRequest, exc: SchemaValidationError) -> HttpResponse:
     errors = [
         {
             "field": field_name(error["loc"]),
             "code": "required" if error["type"] == "missing" else error["type"],
-            "message": error["msg"],
+            "message": schema_message(error),
         }
         for error in exc.errors
     ]
     return error_response(request, 422, "invalid", _("The request has invalid fields."), errors)
+
+
+def schema_message(error: dict) -> str:
+    message = SCHEMA_MESSAGES.get(error["type"])
+    return str(message) % error.get("ctx", {}) if message else error["msg"]
 
 
 def field_name(location: tuple | list) -> str:

@@ -81,7 +81,7 @@ def test_missing_field_answers_422_naming_it(client: Client) -> None:
     response = signup_request(client, {"username": "alice"})
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"field": "email", "code": "required", "message": "Field required"}
+        {"field": "email", "code": "required", "message": "This field is required."}
     ]
     assert_nothing_stored()
 

@@ -1,13 +1,15 @@
 """The browser form at /signup/."""
 
-from datetime import timedelta
+import re
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from accounts.models import User
+from accounts.identity import username_key
+from accounts.models import AuditRecord, User
+from accounts.throttle import login_failures
 from tests.factories import STRONG_PASSWORD, signup
 
 pytestmark = pytest.mark.django_db
@@ -116,34 +118,66 @@ def test_unknown_page_answers_404_with_our_page(client: Client) -> None:
 # The minutes after signing up
 
 
-def test_the_same_signup_sent_twice_lands_on_the_success_page(client: Client) -> None:
-    """A double click or a reload: the second request finds the account the first created."""
-    client.post("/signup/", form_data())
-    again = Client().post("/signup/", form_data())  # sent before the first answer's cookie
+def form_token(client: Client) -> str:
+    page = client.get("/signup/").content.decode()
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
+def test_the_same_form_sent_twice_lands_on_the_success_page(client: Client) -> None:
+    """A double click: the second request leaves before the first answer sets a cookie."""
+    data = form_data(form_token=form_token(client))
+    client.post("/signup/", data)
+    again = Client().post("/signup/", data)
     assert again.status_code == 302
     assert again["Location"] == "/signup/done/"
     assert User.objects.count() == 1
     assert OrmQ.objects.count() == 2
 
 
-def test_the_same_name_and_address_with_another_password_is_told_the_name_is_taken(
+def test_the_same_form_sent_twice_counts_no_failed_log_in(client: Client) -> None:
+    data = form_data(form_token=form_token(client))
+    client.post("/signup/", data)
+    Client().post("/signup/", data)
+    assert not login_failures("username").reached(username_key("alice"))
+    assert not AuditRecord.objects.filter(action=AuditRecord.Action.LOGIN_FAILED).exists()
+
+
+def test_another_form_with_the_same_name_and_password_is_told_the_name_is_taken(
     client: Client,
 ) -> None:
-    client.post("/signup/", form_data())
-    other = form_data(
-        password="another-long-passphrase", password_confirmation="another-long-passphrase"
-    )
-    answer = Client().post("/signup/", other)
+    client.post("/signup/", form_data(form_token=form_token(client)))
+    stranger = Client()
+    answer = stranger.post("/signup/", form_data(form_token=form_token(stranger)))
     assert answer.status_code == 400
     assert "An account with this username already exists." in answer.content.decode()
 
 
-def test_a_repeat_long_after_the_signup_is_told_the_name_is_taken(client: Client) -> None:
-    client.post("/signup/", form_data())
-    User.objects.update(date_joined=timezone.now() - timedelta(hours=2))
-    answer = Client().post("/signup/", form_data())
+def test_a_form_sent_twice_with_another_name_is_told_the_name_is_taken(client: Client) -> None:
+    signup("bob")
+    token = form_token(client)
+    client.post("/signup/", form_data(form_token=token))
+    answer = Client().post("/signup/", form_data(form_token=token, username="bob"))
     assert answer.status_code == 400
     assert "An account with this username already exists." in answer.content.decode()
+
+
+def test_a_form_refused_as_taken_and_sent_again_is_refused_again(client: Client) -> None:
+    signup("alice", email="first@example.com")
+    data = form_data(form_token=form_token(client))
+    assert client.post("/signup/", data).status_code == 400
+    assert Client().post("/signup/", data).status_code == 400
+
+
+def test_with_taken_addresses_hidden_the_same_form_sent_twice_lands_on_the_success_page(
+    client: Client, settings: object
+) -> None:
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("owner", email="alice@example.com")
+    data = form_data(form_token=form_token(client))
+    assert client.post("/signup/", data)["Location"] == "/signup/done/"
+    again = Client().post("/signup/", data)
+    assert again.status_code == 302
+    assert again["Location"] == "/signup/done/"
 
 
 def test_a_taken_name_offers_to_log_in_or_choose_a_new_password(client: Client) -> None:
@@ -162,8 +196,8 @@ def test_a_mistyped_address_is_corrected_from_the_success_page(
     assert corrected.status_code == 302
     assert User.objects.get().email == "alice@example.com"
     assert mailoutbox[-1].to == ["alice@example.com"]
-    page = client.get("/signup/done/").content.decode()
-    assert "Your address is now alice@example.com" in page
+    page = client.get(corrected["Location"]).content.decode()
+    assert "Your address is now <strong>alice@example.com</strong>" in page
     old_link = welcome.body.split("/verify-email/")[1].split()[0]
     assert client.get(f"/verify-email/{old_link}").status_code == 400
 
@@ -176,6 +210,23 @@ def test_an_address_is_corrected_only_by_the_browser_that_signed_up(client: Clie
     assert User.objects.get().email == "alice@example.com"
 
 
+def test_whoever_logs_in_next_in_the_browser_cannot_correct_the_address(client: Client) -> None:
+    client.post("/signup/", form_data())
+    client.force_login(signup("bob"))
+    client.post("/login/", {"username": "bob", "password": STRONG_PASSWORD})
+    answer = client.post("/signup/done/email/", {"email": "mallory@example.com"})
+    assert answer["Location"] == "/signup/"
+    assert User.objects.get(username="alice").email == "alice@example.com"
+
+
+def test_signing_up_gives_the_browser_a_new_session_key(client: Client) -> None:
+    client.get("/signup/")
+    client.session.save()
+    before = client.session.session_key
+    client.post("/signup/", form_data())
+    assert client.session.session_key != before
+
+
 def test_an_address_cannot_be_corrected_to_one_that_is_taken(client: Client) -> None:
     signup("bob")
     client.post("/signup/", form_data(email="alice@exmaple.com"))
@@ -185,9 +236,35 @@ def test_an_address_cannot_be_corrected_to_one_that_is_taken(client: Client) -> 
     assert User.objects.get(username="alice").email == "alice@exmaple.com"
 
 
+def test_with_taken_addresses_hidden_a_correction_to_one_looks_like_any_other(
+    client: Client, settings: object, sync_tasks: None, mailoutbox: list
+) -> None:
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("bob")
+    client.post("/signup/", form_data(email="alice@exmaple.com"))
+    answer = client.post("/signup/done/email/", {"email": "BOB@example.com"})
+    assert answer.status_code == 302
+    assert User.objects.get(username="alice").email == "alice@exmaple.com"
+    assert mailoutbox[-1].to == ["bob@example.com"]  # the owner is told someone tried
+
+
+def test_correcting_to_the_same_address_says_it_is_the_one_the_email_went_to(
+    client: Client,
+) -> None:
+    client.post("/signup/", form_data())
+    answer = client.post("/signup/done/email/", {"email": "ALICE@example.com"})
+    assert answer.status_code == 400
+    assert "This is the address the email went to." in answer.content.decode()
+
+
 def test_a_verified_address_is_no_longer_corrected_from_the_success_page(client: Client) -> None:
     client.post("/signup/", form_data())
     User.objects.update(email_verified_at=timezone.now())
     answer = client.post("/signup/done/email/", {"email": "other@example.com"})
     assert answer.status_code == 400
     assert User.objects.get().email == "alice@example.com"
+
+
+def test_opening_the_correction_address_goes_back_to_the_success_page(client: Client) -> None:
+    client.post("/signup/", form_data())
+    assert client.get("/signup/done/email/")["Location"] == "/signup/done/"

@@ -50,6 +50,15 @@ def test_the_compiled_french_catalog_is_the_one_its_source_compiles_to() -> None
     assert FRENCH_MO.read_bytes() == compiled.getvalue(), "run locale/update"
 
 
+def test_french_punctuation_is_kept_off_line_starts_by_no_break_spaces() -> None:
+    """French puts a space before ? ; : ! and inside « »: a breaking one lets them begin a line."""
+    catalog = read_po(FRENCH_PO.open("rb"))
+    for message in catalog:
+        for text in message.string if isinstance(message.string, tuple) else [message.string]:
+            for broken in (" ?", " ;", " :", " !", "« ", " »"):
+                assert broken not in text, f"{broken!r} in {text!r}"
+
+
 def test_a_browser_asking_for_french_gets_the_signup_form_in_french(client: Client) -> None:
     page = client.get("/signup/", HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9,en;q=0.5")
     html = page.content.decode()
@@ -80,7 +89,7 @@ def test_form_errors_come_in_the_language_of_the_page(client: Client) -> None:
         HTTP_ACCEPT_LANGUAGE="fr",
     )
     html = answer.content.decode()
-    assert "<title>Erreur :" in html
+    assert "<title>Erreur\u00a0:" in html
     assert "Ce champ est obligatoire." in html
     assert "Il y a 4 problèmes" in html
 

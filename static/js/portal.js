@@ -17,13 +17,19 @@ function guardSubmitButtons() {
     button.textContent = button.dataset.busyLabel;
     // Disabled after this event, or the browser would not submit the form at all.
     setTimeout(() => { button.disabled = true; }, 0);
+    // Pressed again if the answer never comes (the person stopped the page, say).
+    setTimeout(() => { restore(button); }, 15000);
   });
   window.addEventListener("pageshow", () => {
     for (const button of document.querySelectorAll("button[data-busy-label][disabled]")) {
-      button.disabled = false;
-      button.textContent = button.dataset.label;
+      restore(button);
     }
   });
+}
+
+function restore(button) {
+  button.disabled = false;
+  if (button.dataset.label) button.textContent = button.dataset.label;
 }
 
 // A "Show" button beside each password input; its labels come from the page's language.
@@ -39,6 +45,11 @@ function addPasswordToggles() {
       const shown = input.type === "text";
       input.type = shown ? "password" : "text";
       button.textContent = shown ? showPassword : hidePassword;
+    });
+    // Sent as a password, so that the browser keeps no shown password in its form history.
+    input.form?.addEventListener("submit", () => {
+      input.type = "password";
+      button.textContent = showPassword;
     });
     const wrapper = document.createElement("div");
     wrapper.className = "reveal-wrapper";
