@@ -89,7 +89,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 def development_base_url(address: str) -> str:
     """Where `runserver ADDRESS` (the Procfile's PORTAL_ADDRESS) is reached from this host."""
     host, _, port = address.rpartition(":")
-    if host in ("", "0.0.0.0", "[::]"):  # noqa: S104 - a listening address, not a binding
+    if host in ("", "0", "0.0.0.0", "[::]"):  # noqa: S104 - a listening address, not a binding
         host = "127.0.0.1"
     return f"http://{host}:{port}"
 

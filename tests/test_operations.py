@@ -217,7 +217,11 @@ def test_a_release_without_collected_static_files_is_refused_at_start_with_the_f
 
 @pytest.mark.parametrize(
     ("address", "base_url"),
-    [("127.0.0.1:8751", "http://127.0.0.1:8751"), ("8080", "http://127.0.0.1:8080")],
+    [
+        ("127.0.0.1:8751", "http://127.0.0.1:8751"),
+        ("8080", "http://127.0.0.1:8080"),
+        ("0:8000", "http://127.0.0.1:8000"),
+    ],
 )
 def test_in_development_email_links_follow_the_address_the_server_listens_on(
     tmp_path: Path, address: str, base_url: str

@@ -119,7 +119,7 @@ def test_an_account_signed_up_in_french_gets_its_emails_in_french(mailoutbox: li
     assert "Bonjour amelie," in message.body
     [(html, _)] = message.alternatives
     assert '<html lang="fr">' in html
-    assert "Confirmez votre adresse e-mail" in html
+    assert "Confirmer mon adresse" in html
 
 
 @pytest.mark.django_db
