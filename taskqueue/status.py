@@ -149,16 +149,15 @@ def queue_status() -> dict[str, Any]:
     broker = process_broker()
     hour_ago = timezone.now() - timedelta(hours=1)
     retrying = ScheduledRetry.objects.all()
-    failures = {
-        failure.id: failure for failure in Failure.objects.filter(id__in=retrying.values("task_id"))
-    }
+    shown = list(retrying.values_list("task_id", flat=True)[:20])
+    failures = {failure.id: failure for failure in Failure.objects.filter(id__in=shown)}
     now = timezone.now()
     return {
         "as_of": now,
         "queue": {
             "depth": broker.queue_size(),
             "in_progress": (
-                max(0, broker.lock_size() - retrying.count())
+                max(0, broker.lock_size() - retrying.filter(next_attempt_at__gt=now).count())
                 if settings.Q_BROKER_IS_DATABASE
                 else None
             ),

@@ -3,11 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Failure, OrmQ, Task
 
+from taskqueue import retries
 from taskqueue.broker import DatabaseBroker
 from taskqueue.enqueue import TaskCall, enqueue_together
 from taskqueue.models import ScheduledRetry
@@ -132,3 +134,19 @@ def test_with_the_redis_broker_no_retry_is_announced(
     queue_flaky()
     deliver(broker)
     assert not ScheduledRetry.objects.exists()
+
+
+def test_a_failure_to_schedule_the_next_attempt_loses_no_attempt(
+    broker: DatabaseBroker, failing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver runs inside django-q2's worker: an error there must not kill the worker
+    before the attempt is recorded; the fixed Q_RETRY then applies."""
+
+    def database_away(task: dict) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(retries, "hide_row", database_away)
+    queue_flaky()
+    deliver(broker)
+    assert Failure.objects.get(name="flaky").attempt_count == 1
+    assert OrmQ.objects.count() == 1

@@ -48,7 +48,10 @@ class Command(BaseCommand):
             pass
         if cluster.poll() is None:
             self.stop(cluster)
-        sys.exit(cluster.returncode if cluster.returncode and cluster.returncode > 0 else 0)
+            sys.exit(0)
+        # Ended without being asked to: a failure, for a supervisor to restart it.
+        code = cluster.returncode
+        sys.exit(code if code > 0 else 128 - code if code < 0 else 1)
 
     def stop(self, cluster: subprocess.Popen) -> None:
         """Running tasks finish within Q_STOP_TIMEOUT; whatever is cut short is delivered again
