@@ -67,6 +67,7 @@ def hide_row(task: dict[str, Any]) -> None:
     ScheduledRetry.objects.update_or_create(
         task_id=task["id"],
         defaults={
+            "queue_row_id": task["ack_id"],
             "name": task["name"],
             "attempts_made": attempts_made,
             "next_attempt_at": next_attempt_at,
