@@ -15,13 +15,15 @@ from django.shortcuts import render
 from accounts.audit import queue_audit_event
 from accounts.http import client_ip
 from accounts.models import AuditRecord, User
+from accounts.throttle import LOGIN_ATTEMPT, begin_login_attempt, login_locked_for
 from accounts.throttle import LOGIN_LOCKED as LOCKED
-from accounts.throttle import count_login_failure, login_locked_for
 
 
 class ThrottledModelBackend(ModelBackend):
-    """Django's own backend, except that while a username or a client is locked no password is
-    even checked: Django then reports a failed log-in, which is not counted again."""
+    """Django's own backend, except that each log-in counts as a failure before its password is
+    checked (and is given back if it succeeds), so that parallel guesses cannot outrun the
+    count; past the limit no password is even checked: Django then reports a failed log-in,
+    which is not counted again."""
 
     def authenticate(
         self,
@@ -30,25 +32,34 @@ class ThrottledModelBackend(ModelBackend):
         password: str | None = None,
         **kwargs: Any,
     ) -> AbstractBaseUser | None:
-        if request is not None:
-            wait = login_locked_for(username or "", client_ip(request))
-            if wait is not None:
-                setattr(request, LOCKED, wait)
-                raise PermissionDenied
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        if request is None:
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        attempt = begin_login_attempt(username or "", client_ip(request))
+        if attempt.refused:
+            attempt.give_back()
+            setattr(request, LOCKED, login_locked_for(username or "", client_ip(request)) or 1)
+            raise PermissionDenied
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            setattr(request, LOGIN_ATTEMPT, attempt)
+        else:
+            attempt.give_back()
+        return user
 
 
 @receiver(user_login_failed)
 def count_failure(
     sender: str, credentials: dict[str, str], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    """A failure during a lock counts for nothing: it neither prolongs the lock nor is
-    audited again. The failure that locks is audited once."""
-    if request is None or hasattr(request, LOCKED):
+    """The failure was counted before its password check (ThrottledModelBackend). A failure
+    during a lock counts for nothing: it neither prolongs the lock nor is audited again. The
+    failure that locks is audited once."""
+    attempt = getattr(request, LOGIN_ATTEMPT, None)
+    if attempt is None or hasattr(request, LOCKED):
         return
     username = str(credentials.get("username", ""))[:150]
     ip_address = client_ip(request)
-    if count_login_failure(username, ip_address):
+    if attempt.locks:
         setattr(request, LOCKED, login_locked_for(username, ip_address))
         queue_audit_event(
             AuditRecord.Action.LOGIN_LOCKED_OUT,

@@ -1,16 +1,19 @@
 """The portal's limits: on signups per client, and on emails a person can ask for."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from accounts.identity import username_key
-from throttling.limits import Limit
+from throttling.limits import Hit, Limit
 
 HOUR = timedelta(hours=1)
 # Set on a request whose log-in was refused by a lock, or whose failure set one: the seconds left.
 LOGIN_LOCKED = "login_locked_for"
+# Set on a request whose password was checked: its LoginAttempt, counted before the check.
+LOGIN_ATTEMPT = "login_attempt"
 TRY_LATER = _("Too many requests from your network. Please try again later.")
 # A username given with a taken address, when signups do not reveal taken addresses
 # (SIGNUP_REVEALS_TAKEN_EMAIL=False), is answered as taken for this long, as if the account had
@@ -33,13 +36,35 @@ def login_locked_for(username: str, ip_address: str | None) -> int | None:
     return max(locked) if locked else None
 
 
-def count_login_failure(username: str, ip_address: str | None) -> bool:
-    """Count a failed log-in; True when it is the one that locks the username or the client."""
-    limit = settings.LOGIN_FAILURE_LIMIT
-    locks = login_failures("username").add(username_key(username)) == limit
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A log-in counted as a failure for its username and its client before its password is
+    checked, in one atomic statement each: of guesses made at the same moment only the first
+    LOGIN_FAILURE_LIMIT get a password check, where counting after the check let them all in."""
+
+    hits: tuple[Hit, ...]
+
+    @property
+    def refused(self) -> bool:
+        """Past the limit: no password is checked."""
+        return any(hit.count > settings.LOGIN_FAILURE_LIMIT for hit in self.hits)
+
+    @property
+    def locks(self) -> bool:
+        """Whether, if it fails, it is the failure that locks the username or the client."""
+        return any(hit.count == settings.LOGIN_FAILURE_LIMIT for hit in self.hits)
+
+    def give_back(self) -> None:
+        """For a success, or a refused attempt: neither is a failure."""
+        for hit in self.hits:
+            hit.give_back()
+
+
+def begin_login_attempt(username: str, ip_address: str | None) -> LoginAttempt:
+    hits = [login_failures("username").take(username_key(username))]
     if ip_address:
-        locks |= login_failures("client").add(ip_address) == limit
-    return locks
+        hits.append(login_failures("client").take(ip_address))
+    return LoginAttempt(tuple(hits))
 
 
 def lift_login_lock(*, username: str | None = None, ip_address: str | None = None) -> None:

@@ -47,10 +47,20 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 def scrape_allowed(request: HttpRequest) -> bool:
     token = settings.METRICS_TOKEN
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    if token and hmac.compare_digest(given.encode(), token.encode()):
+    given = bearer_token(request)
+    if token and given is not None and hmac.compare_digest(given.encode(), token.encode()):
         return True
     return client_ip(request) in settings.METRICS_ALLOWED_IPS
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    """The credentials of `Authorization: Bearer <token>` (the scheme in any case, RFC 7235),
+    or None. The token works in that one form, the one Prometheus sends: a bare token or one
+    under another scheme is refused, as no client of ours sends it so."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    return credentials
 
 
 @staff_member_required

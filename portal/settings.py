@@ -340,6 +340,8 @@ STATUS_REFRESH_SECONDS = envint("STATUS_REFRESH_SECONDS", 15)
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = envlist("METRICS_ALLOWED_IPS", "")
 TASK_RESULT_RETENTION_HOURS = envint("TASK_RESULT_RETENTION_HOURS", 7 * 24)
+if Q_CLUSTER["max_attempts"] < 1:
+    raise ImproperlyConfigured("Q_MAX_ATTEMPTS must be at least 1 (retries back off, see docs).")
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("Q_RETRY must be larger than Q_TIMEOUT, or tasks run twice.")
 

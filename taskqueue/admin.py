@@ -20,7 +20,7 @@ class FailureState(admin.SimpleListFilter):
         return [("failed", "Failed for good"), ("retrying", "Waiting to retry")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Failure]) -> QuerySet[Failure]:
-        retrying = ScheduledRetry.objects.values("task_id")
+        retrying = ScheduledRetry.objects.queued().values("task_id")
         if self.value() == "failed":
             return queryset.exclude(id__in=retrying)
         if self.value() == "retrying":
@@ -38,7 +38,7 @@ class FailureAdmin(FailAdmin):
 
     @admin.display(description="state")
     def state(self, failure: Failure) -> str:
-        retry = ScheduledRetry.objects.filter(task_id=failure.id).first()
+        retry = ScheduledRetry.objects.queued().filter(task_id=failure.id).first()
         if retry is None:
             return f"failed for good after {failure.attempt_count} attempt(s)"
         wait = max(0, int((retry.next_attempt_at - timezone.now()).total_seconds()))

@@ -1,17 +1,35 @@
 from django.db import models
+from django.db.models import Exists, OuterRef
+from django_q.models import OrmQ
+
+
+class ScheduledRetryQuerySet(models.QuerySet):
+    def queued(self) -> "ScheduledRetryQuerySet":
+        """Those whose queue row still exists. Only such a task waits for its next attempt: a
+        row deleted by hand, purged, or acknowledged while this note could not be forgotten
+        leaves a note that nothing will ever run, and must not keep its task from re-queueing."""
+        return self.filter(Exists(OrmQ.objects.filter(pk=OuterRef("queue_row_id"))))
+
+    def stale(self) -> "ScheduledRetryQuerySet":
+        """Those whose queue row is gone: notes to delete."""
+        return self.exclude(Exists(OrmQ.objects.filter(pk=OuterRef("queue_row_id"))))
 
 
 class ScheduledRetry(models.Model):
     """A task that failed and waits for its next attempt, after a growing delay.
 
     Its queue row stays in the queue, hidden until `next_attempt_at`; django-q2's failure record
-    (Failure) holds the error. A failure without a ScheduledRetry has failed for good.
+    (Failure) holds the error. A failure without a ScheduledRetry whose queue row exists has
+    failed for good (see ScheduledRetryQuerySet.queued).
     """
 
     task_id = models.CharField(max_length=32, unique=True)
+    queue_row_id = models.BigIntegerField()
     name = models.CharField(max_length=100)
     attempts_made = models.PositiveIntegerField()
     next_attempt_at = models.DateTimeField(db_index=True)
+
+    objects = ScheduledRetryQuerySet.as_manager()
 
     class Meta:
         ordering = ["next_attempt_at"]

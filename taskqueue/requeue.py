@@ -28,11 +28,12 @@ def requeue_failures(failures: QuerySet[Failure]) -> int:
     """
     count = 0
     with transaction.atomic():
+        forget_stale_retries()
         for failure in failures.select_for_update():
             if failure.func == UNREADABLE:
                 logger.warning("%s has no task to re-queue; delete it instead", failure.name)
                 continue
-            if ScheduledRetry.objects.filter(task_id=failure.id).exists():
+            if ScheduledRetry.objects.queued().filter(task_id=failure.id).exists():
                 logger.warning("%s is still queued for its next attempt: skipped", failure.name)
                 continue
             call = TaskCall(
@@ -47,3 +48,12 @@ def requeue_failures(failures: QuerySet[Failure]) -> int:
             failure.delete()
             count += 1
     return count
+
+
+def forget_stale_retries() -> int:
+    """Delete the notes of a next attempt whose queue row is gone (deleted by hand, purged):
+    nothing will run them, and their tasks have failed for good."""
+    deleted, _ = ScheduledRetry.objects.stale().delete()
+    if deleted:
+        logger.warning("forgot %s scheduled retries whose queue rows are gone", deleted)
+    return deleted

@@ -13,6 +13,7 @@ from django_q.signals import post_execute
 
 from taskqueue.enqueue import process_broker
 from taskqueue.models import QueueSample
+from taskqueue.requeue import forget_stale_retries
 from taskqueue.status import oldest_queued_age
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ def settle_earlier_failure(sender: str, task: dict[str, Any], **kwargs: Any) -> 
 
 
 def prune_task_results() -> str:
-    """Delete successful task results older than TASK_RESULT_RETENTION_HOURS, and queue samples
-    older than two days; keep failures.
+    """Delete successful task results older than TASK_RESULT_RETENTION_HOURS, queue samples
+    older than two days and notes of retries whose queue row is gone; keep failures.
 
     Scheduled hourly (`prune-task-results`), instead of django-q2's save_limit, which prunes on
     every saved result under a lock on all results and so throttles the whole cluster.
@@ -46,6 +47,7 @@ def prune_task_results() -> str:
     cutoff = timezone.now() - timedelta(hours=settings.TASK_RESULT_RETENTION_HOURS)
     deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
     QueueSample.objects.filter(taken_at__lt=timezone.now() - SAMPLES_KEPT).delete()
+    forget_stale_retries()
     logger.info("pruned %s task results older than %s", deleted, cutoff.isoformat())
     return f"pruned {deleted}"
 

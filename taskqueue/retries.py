@@ -7,6 +7,7 @@ queue row is hidden until its next attempt instead (the broker claims only rows 
 passed), so no worker is held while it waits.
 """
 
+import logging
 import random
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from django_q.models import OrmQ, Task
 from django_q.signals import post_execute, post_execute_in_worker
 
 from taskqueue.models import ScheduledRetry
+
+logger = logging.getLogger(__name__)
 
 
 def backoff(attempts_made: int) -> timedelta:
@@ -46,6 +49,13 @@ def hide_until_next_attempt(sender: str, func: Any, task: dict[str, Any], **kwar
         return
     if not settings.Q_BROKER_IS_DATABASE:  # Redis: the task left the queue when it was taken
         return
+    try:
+        hide_row(task)
+    except Exception:  # django-q2 would lose the attempt's result: its fixed Q_RETRY applies
+        logger.exception("could not schedule the next attempt of %s", task.get("name"))
+
+
+def hide_row(task: dict[str, Any]) -> None:
     attempts_made = 1 + (
         Task.objects.filter(id=task["id"]).values_list("attempt_count", flat=True).first() or 0
     )
@@ -57,6 +67,7 @@ def hide_until_next_attempt(sender: str, func: Any, task: dict[str, Any], **kwar
     ScheduledRetry.objects.update_or_create(
         task_id=task["id"],
         defaults={
+            "queue_row_id": task["ack_id"],
             "name": task["name"],
             "attempts_made": attempts_made,
             "next_attempt_at": next_attempt_at,

@@ -84,12 +84,12 @@ def results_since(since: datetime) -> list[dict[str, Any]]:
 
 def failed_for_good() -> QuerySet[Failure]:
     """Failures with no attempt left: what an operator may re-queue."""
-    return Failure.objects.exclude(id__in=ScheduledRetry.objects.values("task_id"))
+    return Failure.objects.exclude(id__in=ScheduledRetry.objects.queued().values("task_id"))
 
 
 def waiting_to_retry_by_task() -> dict[str, int]:
     """How many tasks of each function wait for their next attempt."""
-    rows = Failure.objects.filter(id__in=ScheduledRetry.objects.values("task_id"))
+    rows = Failure.objects.filter(id__in=ScheduledRetry.objects.queued().values("task_id"))
     return dict(rows.values("func").annotate(count=Count("id")).values_list("func", "count"))
 
 
@@ -102,7 +102,9 @@ def task_history(names: list[str]) -> list[dict[str, Any]]:
     """What became of the tasks with these names: each result django-q2 kept (a success, or a
     failure with its attempts) and, for one waiting to retry, when its next attempt comes."""
     retries = dict(
-        ScheduledRetry.objects.filter(name__in=names).values_list("task_id", "next_attempt_at")
+        ScheduledRetry.objects.queued()
+        .filter(name__in=names)
+        .values_list("task_id", "next_attempt_at")
     )
     return [
         {
@@ -132,9 +134,9 @@ def queue_samples(since: datetime) -> list[tuple[datetime, int, float]]:
 
 def retry_summary() -> str:
     """How many tasks wait to retry and how many failed for good, and since when."""
-    retrying = Failure.objects.filter(id__in=ScheduledRetry.objects.values("task_id")).aggregate(
-        count=Count("id"), since=Min("started")
-    )
+    retrying = Failure.objects.filter(
+        id__in=ScheduledRetry.objects.queued().values("task_id")
+    ).aggregate(count=Count("id"), since=Min("started"))
     failed = failed_for_good().aggregate(count=Count("id"), since=Min("stopped"))
     parts = [f"{retrying['count']} waiting to retry", f"{failed['count']} failed for good"]
     for index, since in enumerate((retrying["since"], failed["since"])):
@@ -148,17 +150,16 @@ def queue_status() -> dict[str, Any]:
     tasks that failed for good, clusters."""
     broker = process_broker()
     hour_ago = timezone.now() - timedelta(hours=1)
-    retrying = ScheduledRetry.objects.all()
-    failures = {
-        failure.id: failure for failure in Failure.objects.filter(id__in=retrying.values("task_id"))
-    }
+    retrying = ScheduledRetry.objects.queued()
+    shown = list(retrying.values_list("task_id", flat=True)[:20])
+    failures = {failure.id: failure for failure in Failure.objects.filter(id__in=shown)}
     now = timezone.now()
     return {
         "as_of": now,
         "queue": {
             "depth": broker.queue_size(),
             "in_progress": (
-                max(0, broker.lock_size() - retrying.count())
+                max(0, broker.lock_size() - retrying.filter(next_attempt_at__gt=now).count())
                 if settings.Q_BROKER_IS_DATABASE
                 else None
             ),

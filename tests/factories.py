@@ -1,10 +1,14 @@
 import uuid
+from datetime import datetime
 
 from django.utils import timezone
-from django_q.models import Failure
+from django_q.conf import Conf
+from django_q.models import Failure, OrmQ
+from django_q.signing import SignedPackage
 
 from accounts.models import User
 from accounts.signup import sign_up
+from taskqueue.models import ScheduledRetry
 
 STRONG_PASSWORD = "correct-horse-battery-staple"
 
@@ -40,4 +44,20 @@ def failed_welcome_email(user_id: int, name: str | None = None) -> Failure:
         result="ConnectionRefusedError: [Errno 111] Connection refused",
         success=False,
         attempt_count=5,
+    )
+
+
+def waiting_to_retry(failure: Failure, attempts_made: int, at: datetime) -> ScheduledRetry:
+    """What a worker leaves of a failed attempt with attempts to come: the task's queue row,
+    hidden until `at`, and the note of its next attempt."""
+    package = {"id": failure.id, "name": failure.name, "func": failure.func, "args": failure.args}
+    queued = OrmQ.objects.create(
+        key=Conf.CLUSTER_NAME, payload=SignedPackage.dumps(package), lock=at
+    )
+    return ScheduledRetry.objects.create(
+        task_id=failure.id,
+        queue_row_id=queued.pk,
+        name=failure.name,
+        attempts_made=attempts_made,
+        next_attempt_at=at,
     )

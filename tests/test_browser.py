@@ -14,9 +14,8 @@ from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 
 from accounts.models import User
-from taskqueue.models import ScheduledRetry
 from tests.conftest import PROJECT_DIR
-from tests.factories import failed_welcome_email
+from tests.factories import failed_welcome_email, waiting_to_retry
 from tests.support import QCluster, SmtpServer, wait_for
 
 pytestmark = pytest.mark.integration
@@ -240,12 +239,7 @@ def test_the_status_page_reads_at_a_glance_on_a_desktop_and_a_phone(
     retrying.result = "Traceback (most recent call last):\n  ...\nConnectionRefusedError: refused"
     retrying.attempt_count = 2
     retrying.save()
-    ScheduledRetry.objects.create(
-        task_id=retrying.id,
-        name=retrying.name,
-        attempts_made=2,
-        next_attempt_at=timezone.now() + timedelta(seconds=40),
-    )
+    waiting_to_retry(retrying, attempts_made=2, at=timezone.now() + timedelta(seconds=40))
     failed_welcome_email(2, name="welcome-email-2")
     page.goto(f"{live_server.url}/admin/login/?next=/staff/status/")
     page.get_by_label("Username").fill("admin")

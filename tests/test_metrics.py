@@ -41,6 +41,18 @@ def test_a_scrape_with_another_token_is_refused(client: Client, settings: object
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer guess").status_code == 401
 
 
+def test_the_token_alone_without_the_bearer_scheme_is_refused(
+    client: Client, settings: object
+) -> None:
+    settings.METRICS_TOKEN = TOKEN
+    assert client.get("/metrics", HTTP_AUTHORIZATION=TOKEN).status_code == 401
+
+
+def test_the_token_under_another_scheme_is_refused(client: Client, settings: object) -> None:
+    settings.METRICS_TOKEN = TOKEN
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Token {TOKEN}").status_code == 401
+
+
 def test_nobody_may_scrape_until_a_token_or_an_address_is_configured(client: Client) -> None:
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
 

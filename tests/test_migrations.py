@@ -7,6 +7,7 @@ from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
 from accounts.models import User
+from taskqueue.models import ScheduledRetry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,3 +81,26 @@ def test_existing_accounts_are_brought_to_canonical_form_and_collisions_reported
     reported = capsys.readouterr().out
     assert f"account {accounts['STRASSE'].pk} is the same as account" in reported
     assert f"email of account {accounts['STRASSE'].pk} left as it was" in reported
+
+
+def test_retries_scheduled_before_their_queue_rows_were_noted_wait_only_if_still_queued() -> None:
+    before = ("taskqueue", "0004_schedule_queue_samples")
+    migrate([before])
+    OldRetry = (
+        MigrationExecutor(connection)
+        .loader.project_state(before)
+        .apps.get_model("taskqueue", "ScheduledRetry")
+    )
+    queued = OrmQ.objects.create(
+        key="portal",
+        payload=SignedPackage.dumps({"id": "c" * 32, "func": "accounts.tasks.anything"}),
+        lock="2026-11-25T00:00:00Z",
+    )
+    for task_id in ("c" * 32, "d" * 32):  # the second one's queue row is gone
+        OldRetry.objects.create(
+            task_id=task_id, name=task_id[0], attempts_made=1, next_attempt_at=queued.lock
+        )
+    migrate_to_the_latest()
+    assert list(ScheduledRetry.objects.values_list("task_id", "queue_row_id")) == [
+        ("c" * 32, queued.pk)
+    ]

@@ -3,15 +3,18 @@
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Failure, OrmQ, Task
 
+from taskqueue import retries
 from taskqueue.broker import DatabaseBroker
 from taskqueue.enqueue import TaskCall, enqueue_together
 from taskqueue.models import ScheduledRetry
 from taskqueue.requeue import requeue_failures
+from taskqueue.results import prune_task_results
 from taskqueue.retries import backoff, shortest_schedule
 from taskqueue.status import queue_status
 from tests import test_django_q2_contract as contract
@@ -132,3 +135,55 @@ def test_with_the_redis_broker_no_retry_is_announced(
     queue_flaky()
     deliver(broker)
     assert not ScheduledRetry.objects.exists()
+
+
+def test_a_failure_to_schedule_the_next_attempt_loses_no_attempt(
+    broker: DatabaseBroker, failing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver runs inside django-q2's worker: an error there must not kill the worker
+    before the attempt is recorded; the fixed Q_RETRY then applies."""
+
+    def database_away(task: dict) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(retries, "hide_row", database_away)
+    queue_flaky()
+    deliver(broker)
+    assert Failure.objects.get(name="flaky").attempt_count == 1
+    assert OrmQ.objects.count() == 1
+
+
+def test_a_retry_whose_queue_row_is_gone_is_not_waiting(
+    broker: DatabaseBroker, failing: None
+) -> None:
+    """Deleted by hand or purged: nothing will run it, so its task has failed for good."""
+    queue_flaky()
+    deliver(broker)
+    OrmQ.objects.all().delete()
+    status = queue_status()
+    assert (status["queue"]["retrying"], status["queue"]["failed"]) == (0, 1)
+    assert status["retrying"] == []
+    assert [failure["name"] for failure in status["recent_failures"]] == ["flaky"]
+
+
+def test_a_retry_whose_queue_row_is_gone_does_not_block_requeueing(
+    broker: DatabaseBroker, failing: None
+) -> None:
+    queue_flaky()
+    deliver(broker)
+    OrmQ.objects.all().delete()
+    assert requeue_failures(Failure.objects.all()) == 1
+    assert OrmQ.objects.count() == 1
+    assert not ScheduledRetry.objects.exists()  # the stale note, forgotten once seen
+
+
+def test_the_hourly_prune_forgets_retries_whose_queue_row_is_gone(
+    broker: DatabaseBroker, failing: None
+) -> None:
+    queue_flaky("gone")
+    deliver(broker)
+    OrmQ.objects.all().delete()
+    queue_flaky("still queued")
+    deliver(broker)
+    prune_task_results()
+    assert list(ScheduledRetry.objects.values_list("name", flat=True)) == ["still queued"]

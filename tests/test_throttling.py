@@ -112,6 +112,54 @@ def test_a_success_of_the_attacker_does_not_reset_the_count_for_another_account(
     assert log_in(Client(REMOTE_ADDR="203.0.113.9"), "victim", STRONG_PASSWORD).status_code == 429
 
 
+def test_successful_log_ins_count_as_no_failure(settings: object) -> None:
+    signup("alice")
+    client = Client(REMOTE_ADDR="203.0.113.5")
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        assert log_in(client, "alice", STRONG_PASSWORD).status_code == 302
+        client.logout()
+    assert log_in(client, "alice", "wrong-password").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_guesses_at_the_same_moment_get_no_more_password_checks_than_the_limit(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each guess counts before its password is checked: even when every guess has arrived
+    before any check is done, only LOGIN_FAILURE_LIMIT of them get one."""
+    signup("alice")
+    guesses = settings.LOGIN_FAILURE_LIMIT * 3
+    checked: list[str] = []
+    answered: list[int] = []
+    everyone_in = threading.Condition()
+    check_password = User.check_password
+
+    def check_once_every_guess_is_in(user: User, raw_password: str) -> bool:
+        with everyone_in:
+            checked.append(raw_password)
+            everyone_in.notify_all()
+            everyone_in.wait_for(lambda: len(checked) + len(answered) == guesses, timeout=30)
+        return check_password(user, raw_password)
+
+    def guess(number: int) -> None:
+        try:
+            response = log_in(Client(REMOTE_ADDR=f"198.51.100.{number}"), "alice", "guess")
+        finally:
+            connection.close()
+        with everyone_in:
+            answered.append(response.status_code)
+            everyone_in.notify_all()
+
+    monkeypatch.setattr(User, "check_password", check_once_every_guess_is_in)
+    threads = [threading.Thread(target=guess, args=(number,)) for number in range(guesses)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) == settings.LOGIN_FAILURE_LIMIT
+    assert answered.count(429) == guesses - settings.LOGIN_FAILURE_LIMIT + 1
+
+
 # Signups
 
 
@@ -190,6 +238,12 @@ def test_a_limit_lets_through_exactly_its_count() -> None:
         limit.hit("someone", message="no")
     assert 0 < refused.value.retry_after <= 61
     limit.hit("someone else", message="no")
+
+
+def test_a_hit_given_back_counts_no_more() -> None:
+    limit = Limit("test", 2, timedelta(minutes=1))
+    limit.take("someone").give_back()
+    assert limit.take("someone").count == 1
 
 
 def test_a_new_window_starts_the_count_again() -> None:

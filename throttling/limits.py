@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from throttling.models import Counter
@@ -21,6 +22,21 @@ class RateLimited(Exception):
     def __init__(self, message: str, retry_after: int) -> None:
         self.retry_after = max(1, retry_after)
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One hit counted by Limit.take: its count in the window, and the means to give it back."""
+
+    counter_key: str
+    count: int
+    window_start: datetime
+
+    def give_back(self) -> None:
+        """Uncount it, in the window it was counted in only: a later window is not lowered."""
+        Counter.objects.filter(
+            key=self.counter_key, window_start=self.window_start, count__gt=0
+        ).update(count=F("count") - 1)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,14 @@ class Limit:
         """Count one more for `parts`, refusing nothing; returns the count in the window."""
         seen, _ = count_hit(key(self.name, parts), self.period)
         return seen
+
+    def take(self, *parts: object) -> Hit:
+        """Count one more for `parts` before the action it limits, refusing nothing: of hits at
+        the same moment each gets its own count, so the first `count` of them are told apart
+        from the rest; one whose action turns out not to count is given back."""
+        counter_key = key(self.name, parts)
+        seen, window_start = count_hit(counter_key, self.period)
+        return Hit(counter_key, seen, window_start)
 
     def retry_after(self, *parts: object) -> int | None:
         """Seconds until the window of a key that reached `count` ends; None if it has not."""

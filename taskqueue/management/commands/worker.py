@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,35 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+POLL_SECONDS = 0.2
+
+
+class StopSignals:
+    """The stop signals received, noted by a handler that takes no lock. A Python handler runs
+    in the main thread between two of its bytecodes, possibly inside threading.Event.wait while
+    that holds its condition's lock: an Event.set() there waits forever for a lock its own
+    thread holds, and the worker never stops."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self.note)
+
+    def note(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+
+
+def wait_for_stop(cluster: subprocess.Popen, signals: StopSignals) -> bool:
+    """Until a stop signal (True) or the cluster's end (False). A plain sleep, which a signal
+    cuts short without any lock held; list.append in the handler is atomic."""
+    while cluster.poll() is None:
+        if signals.received:
+            return True
+        time.sleep(POLL_SECONDS)
+    return False
 
 
 def stop_with_parent() -> None:
@@ -34,9 +63,8 @@ class Command(BaseCommand):
         group (what systemd, docker and `kill -TERM -<pgid>` send) reaches its workers too, kills
         them mid-task and can leave the main process hung. So the cluster runs in a session of
         its own, where only this command signals it."""
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, lambda *_: stop.set())
+        signals = StopSignals()
+        signals.install()
         cluster = subprocess.Popen(  # noqa: S603 - this interpreter, this project's manage.py
             [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
             start_new_session=True,
@@ -44,11 +72,12 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"qcluster started as pid {cluster.pid}", ending="\n")
         self.stdout.flush()
-        while cluster.poll() is None and not stop.wait(0.2):
-            pass
-        if cluster.poll() is None:
+        if wait_for_stop(cluster, signals):
             self.stop(cluster)
-        sys.exit(cluster.returncode if cluster.returncode and cluster.returncode > 0 else 0)
+            sys.exit(0)
+        # Ended without being asked to: a failure, for a supervisor to restart it.
+        code = cluster.returncode
+        sys.exit(code if code > 0 else 128 - code if code < 0 else 1)
 
     def stop(self, cluster: subprocess.Popen) -> None:
         """Running tasks finish within Q_STOP_TIMEOUT; whatever is cut short is delivered again
