@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
@@ -12,11 +13,11 @@ class AccountsConfig(AppConfig):
         count_successes_by_effect(tasks.send_welcome_email, tasks.welcome_emails_sent_since)
         count_successes_by_effect(tasks.record_signup, tasks.signups_recorded_since)
         for task, label in [
-            (tasks.send_welcome_email, "Welcome email"),
-            (tasks.send_verification_email, "Verification email"),
-            (tasks.send_password_reset_email, "Password reset email"),
-            (tasks.send_signup_attempt_email, "Signup attempt notice"),
-            (tasks.record_signup, "Signup audit record"),
-            (tasks.record_audit_event, "Audit record"),
+            (tasks.send_welcome_email, _("Welcome email")),
+            (tasks.send_verification_email, _("Verification email")),
+            (tasks.send_password_reset_email, _("Password reset email")),
+            (tasks.send_signup_attempt_email, _("Signup attempt notice")),
+            (tasks.record_signup, _("Signup audit record")),
+            (tasks.record_audit_event, _("Audit record")),
         ]:
             label_task(task, label)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import AuditRecord, EmailDelivery
 from taskqueue.status import failure_times, queue_samples
@@ -53,8 +54,8 @@ class Chart:
 def windows(now: datetime | None = None) -> list[Window]:
     now = now or timezone.now()
     return [
-        Window("The last hour", now - timedelta(hours=1), timedelta(minutes=1), 60),
-        Window("The last 24 hours", now - timedelta(hours=24), timedelta(hours=1), 24),
+        Window(_("The last hour"), now - timedelta(hours=1), timedelta(minutes=1), 60),
+        Window(_("The last 24 hours"), now - timedelta(hours=24), timedelta(hours=1), 24),
     ]
 
 
@@ -71,7 +72,7 @@ def charts(window: Window) -> list[Chart]:
     )
     return [
         Chart(
-            "Signups by source",
+            _("Signups by source"),
             "signups",
             "bars",
             {
@@ -80,14 +81,17 @@ def charts(window: Window) -> list[Chart]:
             },
         ),
         Chart(
-            "Welcome emails sent", "emails", "bars", {"sent": window.counts(s for s, _ in welcome)}
+            _("Welcome emails sent"),
+            "emails",
+            "bars",
+            {_("sent"): window.counts(sent for sent, _joined in welcome)},
         ),
         Chart(
-            "Audit records written",
+            _("Audit records written"),
             "records",
             "bars",
             {
-                "written": window.counts(
+                _("written"): window.counts(
                     AuditRecord.objects.filter(recorded_at__gte=window.start).values_list(
                         "recorded_at", flat=True
                     )
@@ -95,35 +99,35 @@ def charts(window: Window) -> list[Chart]:
             },
         ),
         Chart(
-            "Task failures",
+            _("Task failures"),
             "failures",
             "bars",
-            {"failed": window.counts(failure_times(window.start))},
+            {_("failed"): window.counts(failure_times(window.start))},
         ),
         Chart(
-            "Queue depth (sampled each minute)",
+            _("Queue depth (sampled each minute)"),
             "tasks",
             "lines",
             {
-                "deepest": [
+                _("deepest"): [
                     max(values, default=0)
-                    for values in window.per_bucket((t, d) for t, d, _ in samples)
+                    for values in window.per_bucket((t, d) for t, d, _age in samples)
                 ]
             },
         ),
         Chart(
-            "Oldest queued task's age",
+            _("Oldest queued task’s age"),
             "s",
             "lines",
             {
-                "oldest": [
+                _("oldest"): [
                     max(values, default=0)
-                    for values in window.per_bucket((t, a) for t, _, a in samples)
+                    for values in window.per_bucket((t, a) for t, _depth, a in samples)
                 ]
             },
         ),
         Chart(
-            "Signup's 201 to its email handed over",
+            _("Signup’s 201 to its email handed over"),
             "ms",
             "lines",
             {
@@ -147,6 +151,7 @@ class Drawing:
     """A chart's geometry in SVG user units, for templates/operations/charts.html."""
 
     title: str
+    caption: str
     description: str
     rects: list[tuple[float, float, float, float, str]]  # x, y, width, height, colour
     lines: list[tuple[str, str]]  # points, colour
@@ -191,10 +196,12 @@ def drawing(chart: Chart, window: Window) -> Drawing:
                 rects.append((LEFT + i * step + 0.5, y, max(step - 1, 1), height, colour))
                 below[i] += value
     description = ", ".join(
-        f"{name}: {summary(chart, values)}" for name, values in chart.series.items()
+        _("%(series)s: %(summary)s") % {"series": name, "summary": summary(chart, values)}
+        for name, values in chart.series.items()
     )
     return Drawing(
-        title=f"{chart.title}, {window.name.lower()}",
+        title=_("%(chart)s, %(window)s") % {"chart": chart.title, "window": window.name.lower()},
+        caption=chart.title,
         description=description,
         rects=rects,
         lines=lines,
@@ -207,8 +214,9 @@ def drawing(chart: Chart, window: Window) -> Drawing:
 
 def summary(chart: Chart, values: list[float]) -> str:
     if chart.kind == "bars":
-        return f"{number_text(sum(values))} in all"
-    return f"highest {number_text(max(values, default=0))} {chart.unit}"
+        return _("%(count)s in all") % {"count": number_text(sum(values))}
+    highest = number_text(max(values, default=0))
+    return _("highest %(value)s %(unit)s") % {"value": highest, "unit": chart.unit}
 
 
 def number_text(value: float) -> str:

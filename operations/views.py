@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -81,5 +82,9 @@ def status_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def requeue(request: HttpRequest) -> HttpResponse:
     count = requeue_failed(request.POST.getlist("failure"))
-    messages.success(request, f"Re-queued {count} failed task(s).")
+    messages.success(
+        request,
+        ngettext("Re-queued %(count)d failed task.", "Re-queued %(count)d failed tasks.", count)
+        % {"count": count},
+    )
     return redirect("operations:status")

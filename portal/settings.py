@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # its translations: "3 minutes ago" in each language
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "throttling",

@@ -36,7 +36,8 @@ def label_task(func: TaskFunction, label: str) -> None:
 
 def task_label(path: str) -> str:
     """ "Welcome email" for accounts.tasks.send_welcome_email; a readable guess otherwise."""
-    return task_labels.get(path) or path.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+    label = task_labels.get(path)
+    return str(label) if label else path.rsplit(".", 1)[-1].replace("_", " ").capitalize()
 
 
 def error_summary(result: object) -> str:

@@ -50,7 +50,7 @@ def test_the_time_from_signup_to_email_is_drawn_as_p50_and_p95(sync_tasks: None)
             date_joined=sent_at - timedelta(milliseconds=delay_ms)
         )
         EmailDelivery.objects.filter(user=user).update(sent_at=sent_at)
-    latency = figures("The last 24 hours")["Signup's 201 to its email handed over"]
+    latency = figures("The last 24 hours")["Signup’s 201 to its email handed over"]
     assert max(latency["p50"]) == pytest.approx(30)
     assert max(latency["p95"]) == pytest.approx(percentile([10, 20, 30, 40, 1000], 95))
 

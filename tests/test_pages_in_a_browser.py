@@ -7,19 +7,20 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.emails import messages
 from accounts.models import User
 from accounts.tokens import email_verification_token, encode_uid
 from tests.conftest import PROJECT_DIR
-from tests.factories import STRONG_PASSWORD, signup
+from tests.factories import STRONG_PASSWORD, failed_welcome_email, signup, waiting_to_retry
 
 pytestmark = pytest.mark.integration
 
@@ -153,6 +154,15 @@ def logged_in_at(path: str, *, verified: bool = False) -> Callable[[Visit], None
     return show
 
 
+def staff_status_page(visit: Visit) -> None:
+    """With a task failed for good, one waiting to retry, and a day of charts."""
+    retrying = failed_welcome_email(1, name="welcome-email-1")
+    waiting_to_retry(retrying, 2, timezone.now() + timedelta(seconds=40))
+    failed_welcome_email(2, name="welcome-email-2")
+    visit.log_in(User.objects.create_superuser("admin", "admin@example.com", STRONG_PASSWORD))
+    visit.go("/staff/status/")
+
+
 def reset_link_opened(visit: Visit) -> None:
     account = signup("alice")
     visit.go(
@@ -235,13 +245,20 @@ STATES: dict[str, Callable[[Visit], None]] = {
     "password-reset-link-used": lambda visit: visit.go("/password-reset/MQ/set-password/"),
     "password-reset-complete": lambda visit: visit.go("/password-reset/complete/"),
     "not-found": lambda visit: visit.go("/no-such-page/"),
+    "staff-status": staff_status_page,
     "email-welcome": email_html(messages.welcome_email),
     "email-verification": email_html(lambda user: messages.verification_email(user, "r1")),
     "email-password-reset": email_html(lambda user: messages.password_reset_email(user, "r2")),
     "email-signup-attempt": email_html(lambda user: messages.signup_attempt_email(user, "r3")),
 }
-IN_FRENCH = ["signup-errors", "signup-done", "login-wrong-password", "email-welcome"]
-IN_THE_DARK = ["signup-errors", "signup-done", "account-verified"]
+IN_FRENCH = [
+    "signup-errors",
+    "signup-done",
+    "login-wrong-password",
+    "email-welcome",
+    "staff-status",
+]
+IN_THE_DARK = ["signup-errors", "signup-done", "account-verified", "staff-status"]
 
 
 # An email is no web page: the rules for pages' landmarks and headings do not apply to it.
