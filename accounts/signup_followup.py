@@ -111,7 +111,7 @@ def forget_on_log_in(sender: type, request: HttpRequest | None, **kwargs: Any) -
         request.session.pop(SESSION_KEY, None)
 
 
-def correct_email(request: HttpRequest, email: str, *, ip_address: str | None) -> SignedUp:
+def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | None) -> SignedUp:
     """Replace the address of the account this browser has just created, while it is not
     verified, and send the confirmation link to the new one; the link sent to the old address
     stops working, as the verification token covers the address. Raises ValidationError keyed

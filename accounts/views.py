@@ -11,13 +11,19 @@ from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts import signup_followup as followup
 from accounts.emails.requests import request_account_email
 from accounts.forms import EmailForm, LoginForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
 from accounts.models import EmailDelivery
 from accounts.signup import SignupConflict
-from accounts.signup_followup import SignedUp, new_form_token, recall, remember, sign_up_once
+from accounts.signup_followup import (
+    SignedUp,
+    correct_signup_email,
+    new_form_token,
+    recall,
+    remember,
+    sign_up_once,
+)
 from accounts.verification import Verification, verify_email
 from throttling.limits import RateLimited
 
@@ -81,9 +87,7 @@ def correct_email(request: HttpRequest) -> HttpResponse:
     form = EmailForm(request.POST)
     if form.is_valid():
         try:
-            followup.correct_email(
-                request, form.cleaned_data["email"], ip_address=client_ip(request)
-            )
+            correct_signup_email(request, form.cleaned_data["email"], ip_address=client_ip(request))
         except ValidationError as exc:
             form.add_error(None, exc)
         except RateLimited as exc:
