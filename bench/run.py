@@ -87,6 +87,12 @@ def main() -> None:
         help="the PostgreSQL database to recreate (the Celery peer's gets _celery appended)",
     )
     parser.add_argument(
+        "--web-server",
+        choices=["gunicorn", "granian"],
+        default="gunicorn",
+        help="the portal's WSGI server (the Celery peer runs under gunicorn)",
+    )
+    parser.add_argument(
         "--ports",
         metavar="FIRST-LAST",
         help="take the servers' TCP ports from this range (default: any free port)",
@@ -106,12 +112,17 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": machine(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "settings": {"gunicorn_workers": WEB_WORKERS, **CLUSTER_ENV, **overrides},
+        "settings": {
+            "web_server": args.web_server,
+            "web_workers": WEB_WORKERS,
+            **CLUSTER_ENV,
+            **overrides,
+        },
         "databases": {},
     }
     for database in args.databases:
         with (
-            Portal(database, overrides, args.postgres_database) as portal,
+            Portal(database, overrides, args.postgres_database, args.web_server) as portal,
             contextlib.ExitStack() as stack,
         ):
             peers: list[Service] = []
@@ -397,8 +408,15 @@ class Portal(Service):
 
     name = "portal"
 
-    def __init__(self, database: str, overrides: dict[str, str], postgres_name: str) -> None:
+    def __init__(
+        self,
+        database: str,
+        overrides: dict[str, str],
+        postgres_name: str,
+        web_server: str = "gunicorn",
+    ) -> None:
         self.database = database
+        self.web_server = web_server
         self.postgres_name = postgres_name
         self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-{database}-"))
         self.smtp = SmtpServer()
@@ -436,15 +454,15 @@ class Portal(Service):
         self.manage("migrate", "--verbosity", "0")
         self.manage("collectstatic", "--noinput", "--verbosity", "0")
         self.web = subprocess.Popen(
-            [*GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", str(WEB_WORKERS)],
+            web_server_command(self.web_server, self.port),
             cwd=PROJECT_DIR,
             env=self.env,
             start_new_session=True,
         )
-        wait_for(lambda: port_open(self.port), timeout=30, message="gunicorn")
+        wait_for(lambda: port_open(self.port), timeout=30, message=self.web_server)
         wait_for(
-            lambda: len(psutil.Process(self.web.pid).children()) == WEB_WORKERS,
-            message="gunicorn's workers",
+            lambda: len(psutil.Process(self.web.pid).children()) >= WEB_WORKERS,
+            message=f"{self.web_server}'s workers",
         )
         self.wrk("/api/signups/", 2, 4, report=False)  # warm up every worker
         threading.Thread(target=self.sample_memory, daemon=True).start()
@@ -802,6 +820,18 @@ class FastApiPeer(Service):
                 [f"{prefix}%"],
             ).fetchall()
         return {name: as_epoch(recorded) for name, recorded in rows}
+
+
+def web_server_command(server: str, port: int) -> list[str]:
+    """The portal's web server with WEB_WORKERS processes: gunicorn's sync workers (one request
+    at a time, no keep-alive), or granian's (Rust HTTP, keep-alive, WSGI)."""
+    if server == "granian":
+        return [
+            *(sys.executable, "-m", "granian", "--interface", "wsgi"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(WEB_WORKERS)),
+            *("--log-level", "warning", "portal.wsgi:application"),
+        ]
+    return [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_WORKERS)]
 
 
 def as_epoch(moment: Any) -> float:
