@@ -14,6 +14,7 @@ mode, where LISTEN does not work): the pusher then polls every Q_POLL seconds on
 """
 
 import contextlib
+import functools
 import logging
 import os
 import selectors
@@ -36,6 +37,12 @@ def wake_on_commit() -> bool:
 
 def socket_directory() -> Path:
     return Path(settings.VAR_DIR) / "queue-wakeup"
+
+
+@functools.cache
+def socket_directory_path() -> str:
+    """socket_directory() as text, made once: it is looked at on every commit that queues."""
+    return str(socket_directory())
 
 
 class Listener(Protocol):
@@ -126,24 +133,30 @@ def listener_for(database: BaseDatabaseWrapper) -> Listener:
 
 
 _sender: socket.socket | None = None
+# The wake-up directory's path, its modification time and its sockets when last listed.
+_listed: tuple[str, int, list[str]] | None = None
 
 
 def wake_local_listeners() -> None:
     """Send an empty datagram to every cluster listening on this host (SQLite). A full socket
-    buffer means wake-ups are already waiting; a socket nobody reads is left by a dead pusher."""
-    global _sender
+    buffer means wake-ups are already waiting; a socket nobody reads is left by a dead pusher.
+    The directory is listed again only when it changed (one stat() per commit otherwise)."""
+    global _sender, _listed
+    directory = _listed[0] if _listed else socket_directory_path()
     try:
-        names = os.listdir(socket_directory())
+        changed = os.stat(directory).st_mtime_ns
     except FileNotFoundError:
         return
+    if _listed is None or _listed[1] != changed:
+        _listed = (directory, changed, [os.path.join(directory, n) for n in os.listdir(directory)])
     if _sender is None:
         _sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         _sender.setblocking(False)
-    for name in names:
-        path = socket_directory() / name
+    for path in _listed[2]:
         try:
-            _sender.sendto(b"", str(path))
+            _sender.sendto(b"", path)
         except (ConnectionRefusedError, FileNotFoundError):
-            path.unlink(missing_ok=True)
-        except OSError as exc:  # its buffer is full (it has wake-ups waiting), or gone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        except OSError as exc:  # its buffer is full (it has wake-ups waiting)
             logger.debug("no wake-up sent to %s: %s", path, exc)
