@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16, help="wrk concurrency")
     parser.add_argument("--backlog", type=int, default=5000)
+    parser.add_argument("--rate", type=int, default=50, help="signups/s of the latency run")
     parser.add_argument(
         "--only",
         choices=["request", "throughput", "latency", "password"],
@@ -136,7 +137,7 @@ def main() -> None:
             elif args.only == "request":
                 part = request_path(portal, peers, args.duration, args.connections)
             elif args.only == "latency":
-                part = latency(portal, peers, args.duration)
+                part = latency(portal, peers, args.duration, args.rate)
             if part is not None:
                 print(json.dumps(part))
                 print_ratios(database, part)
@@ -174,7 +175,7 @@ def run_suite(portal: "Portal", peers: list["Service"], args: argparse.Namespace
     portal.stop_cluster()
     portal.clear_queue()
 
-    merge(result, latency(portal, peers, duration))
+    merge(result, latency(portal, peers, duration, args.rate))
     merge(result, throughput(portal, peers, args.backlog))
     result["memory_mb"] = portal.peak_memory_mb()
     return result
@@ -187,15 +188,17 @@ def merge(result: dict[str, Any], part: dict[str, Any]) -> None:
     result.update(part)
 
 
-def latency(portal: "Portal", peers: list["Service"], duration: int) -> dict[str, Any]:
-    """From each 201 to its email and audit record at 50 signups/s, each service with its
+def latency(
+    portal: "Portal", peers: list["Service"], duration: int, rate: int = 50
+) -> dict[str, Any]:
+    """From each 201 to its email and audit record at `rate` signups/s, each service with its
     workers running; then what the portal's cluster and the Celery workers use idle."""
     result: dict[str, Any] = {"peers": {peer.name: {} for peer in peers}}
     for service in [portal, *peers]:
-        print(f"[{portal.database}] 4. {service.name}: email and audit latency at 50 signups/s")
+        print(f"[{portal.database}] 4. {service.name}: email and audit latency at {rate}/s")
         service.start_cluster()
         service.wait_until_ready()
-        figures = service.steady_load(rate=50, seconds=duration)
+        figures = {"rate": rate, **service.steady_load(rate=rate, seconds=duration)}
         if service.has_workers:
             figures["idle_cpu_percent"] = service.idle_cpu_percent(seconds=10)
         service.stop_cluster()
@@ -970,7 +973,8 @@ def print_ratios(database: str, result: dict[str, Any]) -> None:
                 ours = result["latency"][f"email_{pct}_ms"]
                 theirs = figures["latency"][f"email_{pct}_ms"]
                 print(
-                    f"  201 -> email handed over, {pct} ms at 50/s: portal {ours:.1f},"
+                    f"  201 -> email handed over, {pct} ms at {figures['latency']['rate']}/s:"
+                    f" portal {ours:.1f},"
                     f" {peer} {theirs:.1f}: {ours / max(theirs, 0.001):.2f}x (lower is better)"
                 )
             if "idle_cpu_percent" in figures["latency"]:
