@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -56,16 +57,10 @@ RESULTS_DIR = PROJECT_DIR / "bench" / "results"
 POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "correct-horse-battery-staple"
 
-# The configuration this benchmark recommends (and the README reports).
+# The portal's defaults, but for one (README.md, "More"): what a fresh clone runs.
 WEB_WORKERS = 4
-CLUSTER_ENV = {
-    "DB_CONN_HEALTH_CHECKS": "False",
-    "Q_WORKERS": "4",
-    "Q_BULK": "4",
-    "Q_POLL": "0.05",
-    "Q_TIMEOUT": "30",
-    "Q_RETRY": "90",
-}
+CLUSTER_ENV = {"DB_CONN_HEALTH_CHECKS": "False"}
+PEERS = ["celery", "fastapi"]
 
 
 def main() -> None:
@@ -74,16 +69,43 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16, help="wrk concurrency")
     parser.add_argument("--backlog", type=int, default=5000)
+    parser.add_argument("--rate", type=int, default=50, help="signups/s of the latency run")
     parser.add_argument(
         "--only",
-        choices=["request", "throughput", "password"],
-        help="run one measurement, for tuning experiments",
+        choices=["request", "throughput", "latency", "password"],
+        help="run one measurement (beside the peers), for tuning experiments",
+    )
+    parser.add_argument(
+        "--peers",
+        nargs="*",
+        choices=PEERS,
+        default=PEERS,
+        help="peers run beside the portal (the FastAPI app on SQLite only); none with --peers",
+    )
+    parser.add_argument(
+        "--postgres-database",
+        default="portal_bench",
+        help="the PostgreSQL database to recreate (the Celery peer's gets _celery appended)",
+    )
+    parser.add_argument(
+        "--web-server",
+        choices=["gunicorn", "granian"],
+        default="gunicorn",
+        help="the portal's WSGI server (the Celery peer runs under gunicorn)",
+    )
+    parser.add_argument(
+        "--ports",
+        metavar="FIRST-LAST",
+        help="take the servers' TCP ports from this range (default: any free port)",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="extra environment"
     )
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set)
+    if args.ports:
+        first, last = (int(port) for port in args.ports.split("-"))
+        use_ports(range(first, last + 1))
     ensure_wrk()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     django.setup()  # for the hashes timed in this process
@@ -91,21 +113,39 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": machine(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "settings": {"gunicorn_workers": WEB_WORKERS, **CLUSTER_ENV, **overrides},
+        "settings": {
+            "web_server": args.web_server,
+            "web_workers": WEB_WORKERS,
+            **CLUSTER_ENV,
+            **overrides,
+        },
         "databases": {},
     }
     for database in args.databases:
-        with Portal(database, overrides) as portal:
+        with (
+            Portal(database, overrides, args.postgres_database, args.web_server) as portal,
+            contextlib.ExitStack() as stack,
+        ):
+            peers: list[Service] = []
+            if "celery" in args.peers:
+                peers.append(stack.enter_context(CeleryPeer(database, args.postgres_database)))
+            if "fastapi" in args.peers and database == "sqlite":
+                peers.append(stack.enter_context(FastApiPeer()))
+            part = None
             if args.only == "throughput":
-                print(json.dumps(portal.drain_backlog(args.backlog)))
-                continue
-            if args.only == "request":
-                print(json.dumps(request_path(portal, args.duration, args.connections)))
+                part = throughput(portal, peers, args.backlog)
+            elif args.only == "request":
+                part = request_path(portal, peers, args.duration, args.connections)
+            elif args.only == "latency":
+                part = latency(portal, peers, args.duration, args.rate)
+            if part is not None:
+                print(json.dumps(part))
+                print_ratios(database, part)
                 continue
             if args.only == "password":
                 print(json.dumps(portal.password_signups()))
                 continue
-            results["databases"][database] = run_suite(portal, args)
+            results["databases"][database] = run_suite(portal, peers, args)
     if args.only:
         return
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -113,11 +153,11 @@ def main() -> None:
     print_table(results)
 
 
-def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
+def run_suite(portal: "Portal", peers: list["Service"], args: argparse.Namespace) -> dict[str, Any]:
     duration, connections = args.duration, args.connections
     result: dict[str, Any] = {}
 
-    result.update(request_path(portal, duration, connections))
+    merge(result, request_path(portal, peers, duration, connections))
 
     print(f"[{portal.database}] 3. signups with a password, one at a time (no worker running)")
     result["password"] = portal.password_signups()
@@ -134,143 +174,125 @@ def run_suite(portal: "Portal", args: argparse.Namespace) -> dict[str, Any]:
     portal.smtp.handler.delay = 0.0
     portal.stop_cluster()
     portal.clear_queue()
-    portal.start_cluster()
 
-    print(f"[{portal.database}] 4. email and audit latency at 50 signups/s")
-    result["latency"] = portal.steady_load(rate=50, seconds=duration)
-    portal.stop_cluster()
-
-    print(f"[{portal.database}] 5. draining a backlog of {args.backlog} signups")
-    result["throughput"] = portal.drain_backlog(args.backlog)
+    merge(result, latency(portal, peers, duration, args.rate))
+    merge(result, throughput(portal, peers, args.backlog))
     result["memory_mb"] = portal.peak_memory_mb()
+    return result
+
+
+def merge(result: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add one measurement's figures to the suite's, the peers' beside the portal's."""
+    for name, figures in part.pop("peers", {}).items():
+        result.setdefault("peers", {}).setdefault(name, {}).update(figures)
+    result.update(part)
+
+
+def latency(
+    portal: "Portal", peers: list["Service"], duration: int, rate: int = 50
+) -> dict[str, Any]:
+    """From each 201 to its email and audit record at `rate` signups/s, each service with its
+    workers running; then what the portal's cluster and the Celery workers use idle."""
+    result: dict[str, Any] = {"peers": {peer.name: {} for peer in peers}}
+    for service in [portal, *peers]:
+        print(f"[{portal.database}] 4. {service.name}: email and audit latency at {rate}/s")
+        service.start_cluster()
+        service.wait_until_ready()
+        figures = {"rate": rate, **service.steady_load(rate=rate, seconds=duration)}
+        if service.has_workers:
+            figures["idle_cpu_percent"] = service.idle_cpu_percent(seconds=10)
+        service.stop_cluster()
+        print(f"  {json.dumps(figures)}")
+        if service is portal:
+            result["latency"] = figures
+        else:
+            result["peers"][service.name]["latency"] = figures
+    return result
+
+
+def throughput(portal: "Portal", peers: list["Service"], backlog: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"peers": {peer.name: {} for peer in peers}}
+    for service in [portal, *peers]:
+        if not service.has_workers:
+            continue
+        print(f"[{portal.database}] 5. {service.name}: draining a backlog of {backlog} signups")
+        figures = service.drain_backlog(backlog)
+        if service is portal:
+            result["throughput"] = figures
+        else:
+            result["peers"][service.name]["throughput"] = figures
     return result
 
 
 BASELINES = {"baseline": "/bench/bare-signups/", "api_baseline": "/bench/api/bare-signups/"}
 
 
-def request_path(portal: "Portal", duration: int, connections: int) -> dict[str, Any]:
+def request_path(
+    portal: "Portal", peers: list["Service"], duration: int, connections: int
+) -> dict[str, Any]:
     print(f"[{portal.database}] 1. the request path alone (no worker running), and the baselines")
-    paths = {"fast": "/api/signups/", **BASELINES}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
+    targets: dict[str, tuple[Service, str]] = {
+        "fast": (portal, "/api/signups/"),
+        **{name: (portal, url) for name, url in BASELINES.items()},
+        **{peer.name: (peer, "/api/signups/") for peer in peers},
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for _ in range(3):  # alternated, so that drift on the shared cores hits all alike
-        for name, url in paths.items():
-            runs[name].append(portal.wrk(url, duration, connections))
-    medians = {name: median_run(runs[name]) for name in paths}
+        for name, (service, url) in targets.items():
+            runs[name].append(service.wrk(url, duration, connections))
+    medians = {name: median_run(runs[name]) for name in targets}
     cpu = {
         name: statistics.median(run["server_cpu_ms_per_request"] for run in runs[name])
-        for name in paths
+        for name in targets
     }
     return {
-        **medians,
+        **{name: medians[name] for name in ("fast", *BASELINES)},
         "queue_cost": 1 - medians["fast"]["rps"] / medians["baseline"]["rps"],
         "queue_cost_vs_api_baseline": 1 - medians["fast"]["rps"] / medians["api_baseline"]["rps"],
         "server_cpu_ms": cpu,
+        "peers": {peer.name: {"request": medians[peer.name]} for peer in peers},
     }
 
 
-class Portal:
-    """gunicorn + qcluster + SMTP server on a fresh database, with memory sampled throughout."""
+class Service:
+    """A signup service under load: the portal or a peer, each with its own SMTP server."""
 
-    def __init__(self, database: str, overrides: dict[str, str]) -> None:
-        self.database = database
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-{database}-"))
-        self.smtp = SmtpServer()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.cluster: QCluster | None = None
-        self.web: subprocess.Popen[bytes] | None = None
-        self.peak = {"web_worker": 0, "qcluster": 0}
-        self.sampling = threading.Event()
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "DEBUG": "False",
-            "SECRET_KEY": uuid.uuid4().hex * 2,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "PORTAL_BASE_URL": self.url,
-            "SECURE_SSL_REDIRECT": "False",
-            "SECURE_COOKIES": "False",
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "EMAIL_HOST": self.smtp.host,
-            "EMAIL_PORT": str(self.smtp.port),
-            "PORTAL_VAR_DIR": str(self.workdir),
-            "LOG_LEVEL": "WARNING",
-            **CLUSTER_ENV,
-            **overrides,
-        }
-        if database == "postgres":
-            self.env["DATABASE_URL"] = f"{POSTGRES_SERVER}/portal_bench"
-        else:
-            self.env.pop("DATABASE_URL", None)
-
-    def __enter__(self) -> "Portal":
-        self.smtp.start()
-        if self.database == "postgres":
-            recreate_postgres_database("portal_bench")
-        self.manage("migrate", "--verbosity", "0")
-        self.manage("collectstatic", "--noinput", "--verbosity", "0")
-        self.web = subprocess.Popen(
-            [*GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", str(WEB_WORKERS)],
-            cwd=PROJECT_DIR,
-            env=self.env,
-            start_new_session=True,
-        )
-        wait_for(lambda: port_open(self.port), timeout=30, message="gunicorn")
-        wait_for(
-            lambda: len(psutil.Process(self.web.pid).children()) == WEB_WORKERS,
-            message="gunicorn's workers",
-        )
-        self.wrk("/api/signups/", 2, 4, report=False)  # warm up every worker
-        threading.Thread(target=self.sample_memory, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sampling.set()
-        self.stop_cluster()
-        if self.web:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.web.pid, 9)
-            self.web.wait()
-        self.smtp.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def manage(self, *command: str, code: str | None = None) -> str:
-        args = [sys.executable, "manage.py", *command, *(["-c", code] if code else [])]
-        done = subprocess.run(
-            args, cwd=PROJECT_DIR, env=self.env, capture_output=True, text=True, check=True
-        )
-        return done.stdout
+    name = "service"
+    has_workers = True  # False: the tasks run in the web process (FastAPI's BackgroundTasks)
+    database: str
+    url: str
+    smtp: SmtpServer
+    web: "subprocess.Popen[bytes] | None"
 
     def start_cluster(self) -> None:
-        self.cluster = QCluster(PROJECT_DIR, self.env, self.workdir / "qcluster.log")
-        self.cluster.start()
+        """Start the workers."""
 
     def stop_cluster(self) -> None:
-        if self.cluster:
-            self.cluster.stop()
-            self.cluster = None
+        """Stop the workers."""
 
-    def count(self, table: str) -> int:
-        return self.execute(f"SELECT count(*) FROM {table}")[0][0]
+    def worker_processes(self) -> list[psutil.Process]:
+        return []
 
-    def execute(self, statement: str) -> list[tuple[Any, ...]]:
-        """One statement on the benchmark's database, committed; the rows it returns."""
-        if self.database == "postgres":
-            with psycopg.connect(self.env["DATABASE_URL"]) as conn:
-                cursor = conn.execute(statement)
-                return cursor.fetchall() if cursor.description else []
-        with contextlib.closing(sqlite3.connect(self.workdir / "portal.sqlite3")) as conn:
-            rows = conn.execute(statement).fetchall()
-            conn.commit()
-            return rows
+    def wait_until_ready(self) -> None:
+        """Until the workers take tasks (start_cluster() may return before)."""
 
-    def clear_queue(self) -> None:
-        """After the slow-email run: drop its backlog rather than wait 2 s per email."""
-        self.execute("DELETE FROM django_q_ormq")
+    def idle_cpu_percent(self, seconds: float) -> float:
+        """CPU the running workers use with nothing to do, in % of one core, after the queue
+        has settled for a second."""
+        time.sleep(1)
+        processes = self.worker_processes()
 
-    def wait_for_drain(self, timeout: float = 600) -> None:
-        wait_for(lambda: self.count("django_q_ormq") == 0, timeout=timeout, interval=0.5)
+        def used() -> float:
+            total = 0.0
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    times = process.cpu_times()
+                    total += times.user + times.system
+            return total
+
+        before = used()
+        time.sleep(seconds)
+        return 100 * (used() - before) / seconds
 
     def wrk(
         self,
@@ -303,7 +325,7 @@ class Portal:
                 f"  warning: {result['non_201']} non-201 answers, {result['socket_errors']} errors"
             )
         print(
-            f"  {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms,"
+            f"  {self.name} {path}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms,"
             f" {result['server_cpu_ms_per_request']:.2f} ms of server CPU per request"
         )
         return result
@@ -311,7 +333,7 @@ class Portal:
     def server_cpu_seconds(self) -> dict[int, float]:
         """CPU used so far by each web worker and, on PostgreSQL, each database process (per
         process, as database backends come and go)."""
-        processes = psutil.Process(self.web.pid).children()
+        processes = self.web_processes()
         if self.database == "postgres":
             processes += [
                 process
@@ -337,6 +359,184 @@ class Portal:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status == 201
+
+    def steady_load(self, rate: int, seconds: int) -> dict[str, Any]:
+        """Open-loop load: one signup every 1/rate s; times from each 201 to its outcomes."""
+        prefix = f"s{uuid.uuid4().hex[:6]}"
+        answered: dict[str, float] = {}
+        answered_wall: dict[str, float] = {}
+        start = time.monotonic() + 0.5
+
+        def send(number: int) -> None:
+            time.sleep(max(0.0, start + number / rate - time.monotonic()))
+            name = f"{prefix}n{number}"
+            if self.post_signup(name):
+                answered[name], answered_wall[name] = time.monotonic(), time.time()
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            list(pool.map(send, range(rate * seconds)))
+        wanted = {f"{name}@example.com": name for name in answered}
+        wait_for(
+            lambda: wanted.keys() <= {m.recipients[0] for m in self.smtp.handler.messages},
+            timeout=30,
+            message="every email of the steady run",
+        )
+        received = {m.recipients[0]: m.received_at for m in self.smtp.handler.messages}
+        email_ms = [(received[to] - answered[name]) * 1000 for to, name in wanted.items()]
+        audit_ms = [
+            (recorded - answered_wall[name]) * 1000
+            for name, recorded in self.audit_times(prefix).items()
+            if name in answered_wall
+        ]
+        return {
+            "signups": len(answered),
+            "email_p50_ms": percentile(email_ms, 50),
+            "email_p99_ms": percentile(email_ms, 99),
+            "audit_p50_ms": percentile(audit_ms, 50),
+            "audit_p99_ms": percentile(audit_ms, 99),
+        }
+
+    def audit_times(self, prefix: str) -> dict[str, float]:
+        """When each signup's audit record was written (epoch seconds), by username."""
+        return {}
+
+    def web_processes(self) -> list[psutil.Process]:
+        """The processes that answer requests: gunicorn's workers, or the one server."""
+        root = psutil.Process(self.web.pid)
+        return root.children() or [root]
+
+
+class Portal(Service):
+    """gunicorn + qcluster + SMTP server on a fresh database, with memory sampled throughout."""
+
+    name = "portal"
+
+    def __init__(
+        self,
+        database: str,
+        overrides: dict[str, str],
+        postgres_name: str,
+        web_server: str = "gunicorn",
+    ) -> None:
+        self.database = database
+        self.web_server = web_server
+        self.postgres_name = postgres_name
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-{database}-"))
+        self.smtp = SmtpServer()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cluster: QCluster | None = None
+        self.web: subprocess.Popen[bytes] | None = None
+        self.peak = {"web_worker": 0, "qcluster": 0}
+        self.sampling = threading.Event()
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DEBUG": "False",
+            "SECRET_KEY": uuid.uuid4().hex * 2,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PORTAL_BASE_URL": self.url,
+            "SECURE_SSL_REDIRECT": "False",
+            "SECURE_COOKIES": "False",
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": self.smtp.host,
+            "EMAIL_PORT": str(self.smtp.port),
+            "PORTAL_VAR_DIR": str(self.workdir),
+            "LOG_LEVEL": "WARNING",
+            **CLUSTER_ENV,
+            **overrides,
+        }
+        if database == "postgres":
+            self.env["DATABASE_URL"] = f"{POSTGRES_SERVER}/{postgres_name}"
+        else:
+            self.env.pop("DATABASE_URL", None)
+
+    def __enter__(self) -> "Portal":
+        self.smtp.start()
+        if self.database == "postgres":
+            recreate_postgres_database(self.postgres_name)
+        self.manage("migrate", "--verbosity", "0")
+        self.manage("collectstatic", "--noinput", "--verbosity", "0")
+        self.web = subprocess.Popen(
+            web_server_command(self.web_server, self.port),
+            cwd=PROJECT_DIR,
+            env=self.env,
+            start_new_session=True,
+        )
+        wait_for(lambda: port_open(self.port), timeout=30, message=self.web_server)
+        wait_for(
+            lambda: len(psutil.Process(self.web.pid).children()) >= WEB_WORKERS,
+            message=f"{self.web_server}'s workers",
+        )
+        self.wrk("/api/signups/", 2, 4, report=False)  # warm up every worker
+        threading.Thread(target=self.sample_memory, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sampling.set()
+        self.stop_cluster()
+        if self.web:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.web.pid, 9)
+            self.web.wait()
+        self.smtp.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def manage(self, *command: str, code: str | None = None) -> str:
+        args = [sys.executable, "manage.py", *command, *(["-c", code] if code else [])]
+        done = subprocess.run(
+            args, cwd=PROJECT_DIR, env=self.env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def start_cluster(self) -> None:
+        self.cluster = QCluster(PROJECT_DIR, self.env, self.workdir / "qcluster.log")
+        self.cluster.start()
+
+    def stop_cluster(self) -> None:
+        if self.cluster:
+            self.cluster.stop()
+            self.cluster = None
+
+    def worker_processes(self) -> list[psutil.Process]:
+        root = psutil.Process(self.cluster.process.pid)
+        return [root, *root.children(recursive=True)]
+
+    def wait_until_ready(self) -> None:
+        """Until the pusher listens for wake-ups (taskqueue/wakeup.py)."""
+
+        def listening() -> bool:
+            if self.database == "postgres":
+                return bool(
+                    self.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND query = 'LISTEN taskqueue_wakeup'"
+                    )
+                )
+            return any((self.workdir / "queue-wakeup").glob("*.sock"))
+
+        wait_for(listening, timeout=60, message="the pusher to listen")
+
+    def count(self, table: str) -> int:
+        return self.execute(f"SELECT count(*) FROM {table}")[0][0]
+
+    def execute(self, statement: str) -> list[tuple[Any, ...]]:
+        """One statement on the benchmark's database, committed; the rows it returns."""
+        if self.database == "postgres":
+            with psycopg.connect(self.env["DATABASE_URL"]) as conn:
+                cursor = conn.execute(statement)
+                return cursor.fetchall() if cursor.description else []
+        with contextlib.closing(sqlite3.connect(self.workdir / "portal.sqlite3")) as conn:
+            rows = conn.execute(statement).fetchall()
+            conn.commit()
+            return rows
+
+    def clear_queue(self) -> None:
+        """After the slow-email run: drop its backlog rather than wait 2 s per email."""
+        self.execute("DELETE FROM django_q_ormq")
+
+    def wait_for_drain(self, timeout: float = 600) -> None:
+        wait_for(lambda: self.count("django_q_ormq") == 0, timeout=timeout, interval=0.5)
 
     def password_signups(self, rounds: int = 40) -> dict[str, Any]:
         """Signups with a password, one at a time, each beside one hash timed in this process.
@@ -365,42 +565,6 @@ class Portal:
             f" hash: {result['overhead']:.1%} overhead"
         )
         return result
-
-    def steady_load(self, rate: int, seconds: int) -> dict[str, Any]:
-        """Open-loop load: one signup every 1/rate s; times from each 201 to its outcomes."""
-        prefix = f"s{uuid.uuid4().hex[:6]}"
-        answered: dict[str, float] = {}
-        answered_wall: dict[str, float] = {}
-        start = time.monotonic() + 0.5
-
-        def send(number: int) -> None:
-            time.sleep(max(0.0, start + number / rate - time.monotonic()))
-            name = f"{prefix}n{number}"
-            if self.post_signup(name):
-                answered[name], answered_wall[name] = time.monotonic(), time.time()
-
-        with ThreadPoolExecutor(max_workers=32) as pool:
-            list(pool.map(send, range(rate * seconds)))
-        wanted = {f"{name}@example.com": name for name in answered}
-        wait_for(
-            lambda: wanted.keys() <= {m.recipients[0] for m in self.smtp.handler.messages},
-            timeout=120,
-            message="every email of the steady run",
-        )
-        received = {m.recipients[0]: m.received_at for m in self.smtp.handler.messages}
-        email_ms = [(received[to] - answered[name]) * 1000 for to, name in wanted.items()]
-        audit_ms = [
-            (recorded - answered_wall[name]) * 1000
-            for name, recorded in self.audit_times(prefix).items()
-            if name in answered_wall
-        ]
-        return {
-            "signups": len(answered),
-            "email_p50_ms": percentile(email_ms, 50),
-            "email_p99_ms": percentile(email_ms, 99),
-            "audit_p50_ms": percentile(audit_ms, 50),
-            "audit_p99_ms": percentile(audit_ms, 99),
-        }
 
     def audit_times(self, prefix: str) -> dict[str, float]:
         code = (
@@ -451,6 +615,259 @@ class Portal:
 
     def peak_memory_mb(self) -> dict[str, float]:
         return {name: round(value / 2**20, 1) for name, value in self.peak.items()}
+
+
+class CeleryPeer(Service):
+    """Django + Celery + Redis (bench/peers/celery_peer/): gunicorn as the portal's, a Celery
+    worker with 4 prefork processes, Redis database 7 as the broker."""
+
+    name = "celery"
+    broker_url = "redis://127.0.0.1:6379/7"
+
+    def __init__(self, database: str, postgres_name: str) -> None:
+        self.database = database
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-celery-{database}-"))
+        self.smtp = SmtpServer()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.web: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.postgres_name = f"{postgres_name}_celery"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.peers.celery_peer.settings",
+            "PEER_VAR_DIR": str(self.workdir),
+            "PEER_BROKER_URL": self.broker_url,
+            "EMAIL_HOST": self.smtp.host,
+            "EMAIL_PORT": str(self.smtp.port),
+        }
+        self.env.pop("DATABASE_URL", None)
+        if database == "postgres":
+            self.env["PEER_DATABASE_URL"] = f"{POSTGRES_SERVER}/{self.postgres_name}"
+
+    def __enter__(self) -> "CeleryPeer":
+        self.smtp.start()
+        self.flush_broker()
+        if self.database == "postgres":
+            recreate_postgres_database(self.postgres_name)
+        self.python("-m", "django", "migrate", "--run-syncdb", "--verbosity", "0")
+        command = [sys.executable, "-m", "gunicorn", "bench.peers.celery_peer.wsgi"]
+        self.web = subprocess.Popen(
+            [*command, "--bind", f"127.0.0.1:{self.port}", "--workers", str(WEB_WORKERS)],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            start_new_session=True,
+        )
+        wait_for(lambda: port_open(self.port), timeout=30, message="the peer's gunicorn")
+        wait_for(
+            lambda: len(psutil.Process(self.web.pid).children()) == WEB_WORKERS,
+            message="the peer's gunicorn workers",
+        )
+        self.wrk("/api/signups/", 2, 4, report=False)
+        self.flush_broker()  # the warm-up's tasks
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_cluster()
+        if self.web:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.web.pid, 9)
+            self.web.wait()
+        self.flush_broker()
+        self.smtp.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def flush_broker(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.broker_url).flushdb()
+
+    def python(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, *args],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    def start_cluster(self) -> None:
+        log = self.workdir / "celery.log"
+        log.write_text("")
+        self.worker = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "celery", "-A", "bench.peers.celery_peer.celery_app"),
+                *("worker", "--concurrency", "4", "--pool", "prefork", "--loglevel", "INFO"),
+                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+                *("--logfile", str(log)),
+            ],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for(lambda: " ready." in log.read_text(), timeout=60, message="the Celery worker")
+
+    def stop_cluster(self) -> None:
+        if self.worker is None:
+            return
+        self.worker.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.worker.wait(20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.worker.pid, 9)
+        self.worker.wait()
+        self.worker = None
+
+    def worker_processes(self) -> list[psutil.Process]:
+        root = psutil.Process(self.worker.pid)
+        return [root, *root.children(recursive=True)]
+
+    def execute(self, statement: str) -> list[tuple[Any, ...]]:
+        if self.database == "postgres":
+            with psycopg.connect(self.env["PEER_DATABASE_URL"]) as conn:
+                return conn.execute(statement).fetchall()
+        with contextlib.closing(sqlite3.connect(self.workdir / "celery-peer.sqlite3")) as conn:
+            return conn.execute(statement).fetchall()
+
+    def audit_times(self, prefix: str) -> dict[str, float]:
+        rows = self.execute(
+            "SELECT a.username, r.recorded_at FROM celery_peer_auditrecord r"
+            " JOIN celery_peer_account a ON a.id = r.account_id"
+            f" WHERE a.username LIKE '{prefix}%'"
+        )
+        return {name: as_epoch(recorded) for name, recorded in rows}
+
+    def drain_backlog(self, size: int) -> dict[str, Any]:
+        """Queue `size` signups with no worker running, then time the worker draining them."""
+        self.python(
+            "-c",
+            "import django; django.setup()\n"
+            "from bench.peers.celery_peer.views import create_account\n"
+            f"for n in range({size}):\n"
+            "    create_account(f'b{n}', f'b{n}@example.com', 'api')\n",
+        )
+        emails_before = len(self.smtp.handler.messages)
+        audits_before = self.execute("SELECT count(*) FROM celery_peer_auditrecord")[0][0]
+        started = time.monotonic()
+        self.start_cluster()
+        wait_for(
+            lambda: (
+                len(self.smtp.handler.messages) - emails_before >= size
+                and self.execute("SELECT count(*) FROM celery_peer_auditrecord")[0][0]
+                - audits_before
+                >= size
+            ),
+            timeout=1800,
+            interval=0.25,
+            message="the peer's backlog to drain",
+        )
+        seconds = time.monotonic() - started
+        self.stop_cluster()
+        print(f"  {self.name}: {size} signups in {seconds:.1f} s: {size / seconds:.0f}/s")
+        return {"signups": size, "seconds": seconds, "per_second": size / seconds}
+
+
+class FastApiPeer(Service):
+    """The lesson's FastAPI BackgroundTasks app (bench/peers/fastapi_app.py) under uvicorn, one
+    process, on SQLite: the tasks run in that process after each response."""
+
+    name = "fastapi"
+    has_workers = False
+    database = "sqlite"
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-fastapi-"))
+        self.smtp = SmtpServer()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.web: subprocess.Popen[bytes] | None = None
+        self.env = {
+            **os.environ,
+            "PEER_VAR_DIR": str(self.workdir),
+            "EMAIL_HOST": self.smtp.host,
+            "EMAIL_PORT": str(self.smtp.port),
+        }
+
+    def __enter__(self) -> "FastApiPeer":
+        self.smtp.start()
+        self.web = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "bench.peers.fastapi_app:app"),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+                *("--log-level", "warning", "--no-access-log"),
+            ],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            start_new_session=True,
+        )
+        wait_for(lambda: port_open(self.port), timeout=30, message="uvicorn")
+        self.wrk("/api/signups/", 2, 4, report=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.web:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.web.pid, 9)
+            self.web.wait()
+        self.smtp.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def audit_times(self, prefix: str) -> dict[str, float]:
+        with contextlib.closing(sqlite3.connect(self.workdir / "fastapi-peer.sqlite3")) as conn:
+            rows = conn.execute(
+                "SELECT a.username, r.recorded_at FROM audit_record r"
+                " JOIN account a ON a.id = r.account_id WHERE a.username LIKE ?",
+                [f"{prefix}%"],
+            ).fetchall()
+        return {name: as_epoch(recorded) for name, recorded in rows}
+
+
+def web_server_command(server: str, port: int) -> list[str]:
+    """The portal's web server with WEB_WORKERS processes: gunicorn's sync workers (one request
+    at a time, no keep-alive), or granian's (Rust HTTP, keep-alive, WSGI)."""
+    if server == "granian":
+        return [
+            *(sys.executable, "-m", "granian", "--interface", "wsgi"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(WEB_WORKERS)),
+            *("--log-level", "warning", "portal.wsgi:application"),
+        ]
+    return [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_WORKERS)]
+
+
+def as_epoch(moment: Any) -> float:
+    """A timestamp as the databases hand it back (a datetime, or ISO text from SQLite)."""
+    from datetime import UTC, datetime
+
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def use_ports(ports: range) -> None:
+    """Take every server's port from `ports` (a range agreed with others on this machine)."""
+    import tests.support
+
+    available = iter(ports)
+
+    def next_free_port() -> int:
+        for port in available:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError(f"no free port left in {ports}")
+
+    global free_port
+    free_port = next_free_port
+    tests.support.free_port = next_free_port
 
 
 def time_one_hash() -> float:
@@ -537,7 +954,42 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"\n{'':46}" + "".join(f"{name:>16}" for name in databases))
     for label, cell in rows:
         print(f"{label:46}" + "".join(f"{cell(results['databases'][d]):>16}" for d in databases))
+    for database, result in results["databases"].items():
+        print_ratios(database, result)
     print(f"\nmachine: {results['machine']}\nresults: {RESULTS_DIR / 'latest.json'}")
+
+
+def print_ratios(database: str, result: dict[str, Any]) -> None:
+    """Each figure of the portal beside each peer's, as portal ÷ peer."""
+    print(f"\n[{database}] portal beside its peers (portal ÷ peer):")
+    for peer, figures in result.get("peers", {}).items():
+        if "request" in figures and "fast" in result:
+            ours, theirs = result["fast"]["rps"], figures["request"]["rps"]
+            print(
+                f"  signups/s, wrk -c16: portal {ours:.0f}, {peer} {theirs:.0f}:"
+                f" {ours / theirs:.2f}x (higher is better)"
+            )
+        if "latency" in figures and "latency" in result:
+            for pct in ("p50", "p99"):
+                ours = result["latency"][f"email_{pct}_ms"]
+                theirs = figures["latency"][f"email_{pct}_ms"]
+                print(
+                    f"  201 -> email handed over, {pct} ms at {figures['latency']['rate']}/s:"
+                    f" portal {ours:.1f},"
+                    f" {peer} {theirs:.1f}: {ours / max(theirs, 0.001):.2f}x (lower is better)"
+                )
+            if "idle_cpu_percent" in figures["latency"]:
+                print(
+                    "  workers idle, % of a core: portal"
+                    f" {result['latency']['idle_cpu_percent']:.2f},"
+                    f" {peer} {figures['latency']['idle_cpu_percent']:.2f}"
+                )
+        if "throughput" in figures and "throughput" in result:
+            ours, theirs = result["throughput"]["per_second"], figures["throughput"]["per_second"]
+            print(
+                f"  draining a backlog, signups/s: portal {ours:.0f}, {peer} {theirs:.0f}:"
+                f" {ours / theirs:.2f}x (higher is better)"
+            )
 
 
 if __name__ == "__main__":

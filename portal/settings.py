@@ -297,6 +297,9 @@ SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # what that changes.
 Q_BROKER_URL = os.getenv("Q_BROKER_URL", "")
 Q_BROKER_IS_DATABASE = not Q_BROKER_URL
+# Enqueues wake the pusher at their commit (NOTIFY on PostgreSQL, a datagram to a socket in
+# VAR_DIR on SQLite; taskqueue/wakeup.py) instead of it polling the queue table on a timer.
+Q_WAKE_ON_COMMIT = envbool("Q_WAKE_ON_COMMIT", "True")
 Q_CLUSTER = {
     "name": "portal",
     **(
@@ -304,7 +307,8 @@ Q_CLUSTER = {
         if Q_BROKER_IS_DATABASE
         else {"redis": Q_BROKER_URL}
     ),
-    "workers": envint("Q_WORKERS", 2),
+    # 4 on 2 cores: the tasks wait on the SMTP server and the database (bench/README.md, item 10).
+    "workers": envint("Q_WORKERS", 4),
     # Seconds a task may run before its worker is killed.
     "timeout": envint("Q_TIMEOUT", 30),
     # Seconds after which a claimed task whose worker died (crashed, killed, timed out) is
@@ -313,7 +317,7 @@ Q_CLUSTER = {
     # Attempts of a failing task before it fails for good; an operator can re-queue it then.
     # With the back-off below, the default 14 attempts spread over more than 26 hours.
     "max_attempts": envint("Q_MAX_ATTEMPTS", 14),
-    "bulk": envint("Q_BULK", 1),
+    "bulk": envint("Q_BULK", 4),
     # Seconds between the sentinel's rounds: it checks its processes and saves the cluster's
     # status (to the database cache) each time; that status lives 3 s, so stay below 3.
     "guard_cycle": envfloat("Q_GUARD_CYCLE", 2),
@@ -321,7 +325,8 @@ Q_CLUSTER = {
     # The workers reach it together, and a finished worker exits only once the monitor has read
     # all its results: while a backlog drains, each recycle stalls the cluster for seconds.
     "recycle": envint("Q_RECYCLE", 10000),
-    "poll": envfloat("Q_POLL", 0.2),
+    # Seconds between polls of an empty queue: a fallback while enqueues wake the pusher.
+    "poll": envfloat("Q_POLL", 5 if Q_WAKE_ON_COMMIT else 0.2),
     # Keep every result; taskqueue.results.prune_task_results deletes old ones on a schedule.
     "save_limit": 0,
     "ack_failures": False,

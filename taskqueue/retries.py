@@ -19,6 +19,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ, Task
 from django_q.signals import post_execute, post_execute_in_worker
 
+from taskqueue.broker import wake_pusher
 from taskqueue.models import ScheduledRetry
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def hide_row(task: dict[str, Any]) -> None:
         return
     next_attempt_at = timezone.now() + backoff(attempts_made)
     OrmQ.objects.filter(pk=task["ack_id"]).update(lock=next_attempt_at)
+    wake_pusher()  # it may be waiting for this row's old lock, later than the new one
     ScheduledRetry.objects.update_or_create(
         task_id=task["id"],
         defaults={

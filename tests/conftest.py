@@ -11,10 +11,12 @@ from django.utils import translation
 from django_q.conf import Conf
 
 from accounts.emails import smtp
+from taskqueue.broker import stop_listening
 from tests.support import PROJECT_DIR, QCluster, SmtpServer, WebhookReceiver, database_url
 
 # Short timings for the workers the tests start: an abandoned task is delivered again after
 # Q_RETRY seconds, a failed one after 2, then 4 seconds, so a whole retry cycle fits in a test.
+# Q_POLL keeps its default: the clusters are woken by the commits, as in production.
 TEST_WORKER_ENV = {
     "SIGNUPS_PER_CLIENT_HOURLY": "100000",
     "Q_WORKERS": "2",
@@ -23,7 +25,6 @@ TEST_WORKER_ENV = {
     "Q_MAX_ATTEMPTS": "3",
     "Q_RETRY_BACKOFF_BASE": "2",
     "Q_RETRY_BACKOFF_MAX": "8",
-    "Q_POLL": "0.1",
     "DEBUG": "True",
 }
 
@@ -45,6 +46,14 @@ def english_unless_a_test_says_otherwise() -> Iterator[None]:
     """A request in another language leaves that language active in the thread after it."""
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def no_wakeup_listener_left_open() -> Iterator[None]:
+    """A dequeue() in the test process listens for wake-ups, on PostgreSQL on a connection of
+    its own, which would keep the test database from being dropped: closed after each test."""
+    yield
+    stop_listening()
 
 
 @pytest.fixture
