@@ -91,7 +91,7 @@ def create_account(user: User, *, source: str, ip_address: str | None) -> None:
             user.save()
             queue_signup_tasks(user, source=source, ip_address=ip_address)
     except IntegrityError as exc:  # the username or the address is taken
-        raise conflict_from(exc) from exc
+        raise conflict_from(exc, user) from exc
     logger.info("account %s created via %s", user.pk, source)
 
 
@@ -202,13 +202,16 @@ def reject_taken(user: User) -> None:
         raise SignupConflict("username")
 
 
-def conflict_from(exc: IntegrityError) -> SignupConflict:
+def conflict_from(exc: IntegrityError, user: User) -> SignupConflict:
     """Which unique constraint refused the account: by its name (PostgreSQL's message also
-    quotes the values, which may contain either word)."""
+    quotes the values, which may contain either word). The database reports one of the two;
+    when it is the address, one SELECT on this path only tells whether the name is taken too,
+    so that the name is the one reported, on either database, as it always was."""
     constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
     refused = constraint or str(exc)
     if "email" in refused:
-        return SignupConflict("email")
+        name_taken_too = User.objects.with_username(user.username).exists()
+        return SignupConflict("username" if name_taken_too else "email")
     if "username" in refused:
         return SignupConflict("username")
     raise exc

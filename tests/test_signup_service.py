@@ -140,3 +140,10 @@ def test_password_too_similar_to_the_username_is_refused() -> None:
     with pytest.raises(ValidationError) as invalid:
         signup("horsebattery", password="horsebattery1")
     assert invalid.value.error_dict["password"][0].code == "password_too_similar"
+
+
+def test_a_signup_whose_name_and_address_are_both_taken_is_told_the_name_is() -> None:
+    signup("alice")
+    with pytest.raises(SignupConflict) as conflict:
+        signup("ALICE", email="ALICE@example.com")
+    assert conflict.value.field == "username"
