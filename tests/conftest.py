@@ -42,6 +42,14 @@ def many_signups_per_client(settings: object) -> None:
 
 
 @pytest.fixture(autouse=True)
+def a_usable_database_connection() -> None:
+    """Tests that restart PostgreSQL or end a connection from the server side can leave this
+    process's connection dead, and Django opens a new one only in place of a closed one."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
+@pytest.fixture(autouse=True)
 def english_unless_a_test_says_otherwise() -> Iterator[None]:
     """A request in another language leaves that language active in the thread after it."""
     yield
