@@ -19,6 +19,13 @@ def migrate(targets: list[tuple[str, str | None]]) -> None:
     executor.migrate(targets)
 
 
+def migrated_back_to(before: tuple[str, str], model: str) -> type:
+    """Migrate back to `before` and return `model` ("app.Model") as it was then."""
+    migrate([before])
+    state = MigrationExecutor(connection).loader.project_state(before)
+    return state.apps.get_model(*model.split("."))
+
+
 def migrate_to_the_latest() -> None:
     """As `migrate` does; the tests after these expect every migration applied."""
     migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
@@ -60,12 +67,7 @@ def test_existing_accounts_are_brought_to_canonical_form_and_collisions_reported
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     before = ("accounts", "0007_queue_table_index")
-    migrate([before])
-    OldUser = (
-        MigrationExecutor(connection)
-        .loader.project_state(before)
-        .apps.get_model("accounts", "User")
-    )
+    OldUser = migrated_back_to(before, "accounts.User")
     for username, email in [
         ("Stra\u00dfe", "victim@example.org"),
         ("STRASSE", "victim@\uff45xample.org"),  # the same name and mailbox, written otherwise
@@ -85,12 +87,7 @@ def test_existing_accounts_are_brought_to_canonical_form_and_collisions_reported
 
 def test_retries_scheduled_before_their_queue_rows_were_noted_wait_only_if_still_queued() -> None:
     before = ("taskqueue", "0004_schedule_queue_samples")
-    migrate([before])
-    OldRetry = (
-        MigrationExecutor(connection)
-        .loader.project_state(before)
-        .apps.get_model("taskqueue", "ScheduledRetry")
-    )
+    OldRetry = migrated_back_to(before, "taskqueue.ScheduledRetry")
     queued = OrmQ.objects.create(
         key="portal",
         payload=SignedPackage.dumps({"id": "c" * 32, "func": "accounts.tasks.anything"}),
