@@ -8,7 +8,11 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import audit, login_throttle, tasks  # noqa: F401 - their receivers
+        from accounts.emails.messages import load_templates
         from taskqueue.status import count_successes_by_effect, label_task
+        from taskqueue.workers import prepare_workers
+
+        prepare_workers(load_templates)
 
         count_successes_by_effect(tasks.send_welcome_email, tasks.welcome_emails_sent_since)
         count_successes_by_effect(tasks.record_signup, tasks.signups_recorded_since)

@@ -469,6 +469,7 @@ class Portal(Service):
             message=f"{self.web_server}'s workers",
         )
         self.wrk("/api/signups/", 2, 4, report=False)  # warm up every worker
+        self.clear_queue()  # the warm-up's tasks, as the Celery peer flushes its broker
         threading.Thread(target=self.sample_memory, daemon=True).start()
         return self
 
@@ -532,7 +533,7 @@ class Portal(Service):
             return rows
 
     def clear_queue(self) -> None:
-        """After the slow-email run: drop its backlog rather than wait 2 s per email."""
+        """Drop queued tasks nobody waits for: the warm-up's, the slow-email run's backlog."""
         self.execute("DELETE FROM django_q_ormq")
 
     def wait_for_drain(self, timeout: float = 600) -> None:

@@ -6,6 +6,7 @@ Public interface (everything else in this package is its implementation):
   count_successes_by_effect()
 - taskqueue.requeue: requeue_failed()
 - taskqueue.context: the running task's name, for log lines (set by receivers)
+- taskqueue.workers: prepare_workers(), what each worker process does before its first task
 - the admin's "Failed tasks" with a re-queue action, `manage.py requeue_failed_tasks`, and
   the hourly `prune-task-results` schedule.
 """

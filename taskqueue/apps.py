@@ -6,7 +6,7 @@ class TaskQueueConfig(AppConfig):
     verbose_name = "Task queue"
 
     def ready(self) -> None:
-        from taskqueue import context, results, retries  # noqa: F401 - their receivers
+        from taskqueue import context, results, retries, workers  # noqa: F401 - their receivers
         from taskqueue.status import label_task
 
         label_task(results.prune_task_results, "Pruning old task results")

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test import Client
+from django_q.models import OrmQ
 
 from accounts.models import AuditRecord, User
 from tests.factories import STRONG_PASSWORD, signup
@@ -175,6 +176,35 @@ def test_signups_from_one_client_are_limited_with_429_and_retry_after(
     assert response.json()["code"] == "rate_limited"
     assert 3500 < int(response["Retry-After"]) <= 3601
     assert not User.objects.filter(username="eve").exists()
+
+
+def test_a_refused_signup_queues_nothing(client: Client, settings: object) -> None:
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 1
+    post_json(client, "/api/signups/", {"username": "alice", "email": "alice@example.com"})
+    queued = OrmQ.objects.count()
+    response = post_json(client, "/api/signups/", {"username": "eve", "email": "eve@example.com"})
+    assert response.status_code == 429
+    assert OrmQ.objects.count() == queued
+
+
+def test_signups_refused_as_taken_count_toward_the_limit(client: Client, settings: object) -> None:
+    """Else a client could probe for taken names without limit."""
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 2
+    alice = {"username": "alice", "email": "alice@example.com"}
+    assert post_json(client, "/api/signups/", alice).status_code == 201
+    assert post_json(client, "/api/signups/", alice).status_code == 409
+    assert post_json(client, "/api/signups/", alice).status_code == 429
+
+
+def test_a_client_past_its_limit_is_refused_before_its_password_is_hashed(
+    client: Client, settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 0
+    hashed: list[str] = []
+    monkeypatch.setattr(User, "set_password", lambda user, raw: hashed.append(raw))
+    body = {"username": "eve", "email": "eve@example.com", "password": STRONG_PASSWORD}
+    assert post_json(client, "/api/signups/", body).status_code == 429
+    assert hashed == []
 
 
 def test_the_signup_form_says_when_a_client_signed_up_too_often(

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.template import engines
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -38,6 +39,17 @@ def build_email(
         html = render_to_string(f"emails/{template}.html", context)
     message.attach_alternative(html, "text/html")
     return message
+
+
+def load_templates() -> None:
+    """Compile every email's templates and load each language's catalog, once per worker
+    process (taskqueue.workers), so that its first email is as quick as the next."""
+    jinja2 = engines["jinja2"]
+    names = jinja2.env.list_templates(filter_func=lambda name: name.startswith("emails/"))
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            for name in names:
+                jinja2.get_template(name)
 
 
 def welcome_email(user: User) -> EmailMultiAlternatives:
