@@ -14,6 +14,7 @@ from django_q.signals import post_execute
 from taskqueue.enqueue import process_broker
 from taskqueue.models import QueueSample
 from taskqueue.requeue import forget_stale_retries
+from taskqueue.retries import forget_retry
 from taskqueue.status import oldest_queued_age
 
 logger = logging.getLogger(__name__)
@@ -22,19 +23,29 @@ SAMPLES_KEPT = timedelta(days=2)
 
 
 @receiver(post_execute)
-def settle_earlier_failure(sender: str, task: dict[str, Any], **kwargs: Any) -> None:
-    """Runs in the monitor after each result. django-q2 turns the failure record of a task into
-    a success when a later attempt succeeds, but only for tasks whose results it saves; for the
+def settle_after_success(sender: str, task: dict[str, Any], **kwargs: Any) -> None:
+    """Runs in the monitor after each result. Only a task that failed before has anything to
+    settle, and one read tells, so the first success of a task (nearly every one) writes
+    nothing: its failure record turned into this success and its next attempt forgotten.
+
+    django-q2 does the first for the tasks whose results it saves, before this runs; for the
     others (TaskCall.keep_success) this does it, so that a task that failed once and then
     succeeded is not listed among the failures (nor re-queued from there)."""
-    if task.get("save", True) or not task["success"]:
+    if not task["success"]:
         return
-    Task.objects.filter(id=task["id"], success=False).update(
+    if task.get("save", True):
+        forget_retry(task["id"])
+        return
+    failure = Task.objects.filter(id=task["id"], success=False)
+    if not failure.exists():
+        return
+    failure.update(
         success=True,
         stopped=task["stopped"],
         result=task["result"],
         attempt_count=F("attempt_count") + 1,
     )
+    forget_retry(task["id"])
 
 
 def prune_task_results() -> str:

@@ -17,7 +17,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ, Task
-from django_q.signals import post_execute, post_execute_in_worker
+from django_q.signals import post_execute_in_worker
 
 from taskqueue.broker import wake_pusher
 from taskqueue.models import ScheduledRetry
@@ -77,8 +77,8 @@ def hide_row(task: dict[str, Any]) -> None:
     )
 
 
-@receiver(post_execute)
-def forget_retry_once_done(sender: str, task: dict[str, Any], **kwargs: Any) -> None:
-    """In the monitor: a task that succeeded waits for nothing any more."""
-    if task["success"]:
-        ScheduledRetry.objects.filter(task_id=task["id"]).delete()
+def forget_retry(task_id: str) -> None:
+    """A task that succeeded waits for no next attempt (taskqueue.results)."""
+    retry = ScheduledRetry.objects.filter(task_id=task_id)
+    if retry.exists():  # a read, not a write transaction, for the tasks that never failed
+        retry.delete()

@@ -36,8 +36,8 @@ def failing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(contract, "failures_to_come", 3)
 
 
-def queue_flaky(name: str = "flaky") -> None:
-    enqueue_together([TaskCall(flaky_task, (1,), name=name, group=None, keep_success=False)])
+def queue_flaky(name: str = "flaky", *, keep_success: bool = False) -> None:
+    enqueue_together([TaskCall(flaky_task, (1,), name=name, group=None, keep_success=keep_success)])
 
 
 def test_the_default_schedule_spreads_attempts_over_more_than_a_day() -> None:
@@ -69,11 +69,12 @@ def test_a_failed_task_waits_out_of_sight_until_its_next_attempt(
     assert broker.dequeue() is None  # not claimable before then
 
 
+@pytest.mark.parametrize("keep_success", [False, True], ids=["success-not-kept", "success-kept"])
 def test_a_task_that_succeeds_on_a_later_attempt_waits_for_nothing_more(
-    broker: DatabaseBroker, failing: None
+    broker: DatabaseBroker, failing: None, keep_success: bool
 ) -> None:
     contract.failures_to_come = 1
-    queue_flaky()
+    queue_flaky(keep_success=keep_success)
     deliver(broker)
     make_claimable()
     deliver(broker)
