@@ -96,9 +96,10 @@ def create_account(
     """With `count_signup`, the client's signup is counted in the account's transaction: one
     commit instead of two. Counted last, so that the counter's row stays locked only until the
     commit; a refusal rolls the count back with the account, which changes nothing (the window
-    is already full). An insert refused as a conflict is counted on its own, as it was tried."""
-    reject_taken(user)
+    is already full). A signup refused as taken (a held name included) is counted on its own,
+    as it was tried: else names could be probed without limit."""
     try:
+        reject_taken(user)
         with transaction.atomic():
             user.save()
             queue_signup_tasks(user, source=source, ip_address=ip_address)
@@ -108,6 +109,10 @@ def create_account(
         if count_signup:
             limit_signups(ip_address)
         raise conflict_from(exc, user) from exc
+    except SignupConflict:
+        if count_signup:
+            limit_signups(ip_address)
+        raise
     logger.info("account %s created via %s", user.pk, source)
 
 

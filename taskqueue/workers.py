@@ -34,13 +34,17 @@ def prepare_workers(preparation: Callable[[], object]) -> None:
 @receiver(post_spawn)
 def prepare_worker(sender: str, proc_name: str, **kwargs: Any) -> None:
     """A failed preparation is logged and the worker starts anyway: its first task then pays
-    the cost, or meets the same error where the task's retries handle it."""
+    the cost, or meets the same error where the task's retries handle it. In sync mode (tests)
+    django-q2 runs its worker function in the caller for each task: nothing to prepare there."""
+    if Conf.SYNC:
+        return
     started = time.monotonic()
     for step in [load_urlconf, connect_to_queue_database, *preparations]:
         try:
             step()
         except Exception:
-            logger.exception("preparing worker %s: %s failed", proc_name, step.__qualname__)
+            name = getattr(step, "__qualname__", repr(step))
+            logger.exception("preparing worker %s: %s failed", proc_name, name)
     elapsed_ms = (time.monotonic() - started) * 1000
     logger.info("%s prepared for its first task in %.0f ms", proc_name, elapsed_ms)
 

@@ -196,6 +196,21 @@ def test_signups_refused_as_taken_count_toward_the_limit(client: Client, setting
     assert post_json(client, "/api/signups/", alice).status_code == 429
 
 
+def test_signups_refused_for_a_held_name_count_toward_the_limit(
+    client: Client, settings: object
+) -> None:
+    """With taken addresses hidden, a name held for a signup with a taken address must answer
+    as a real account's does, limit included: else the answers would tell whether it was."""
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 2
+    signup("victim", email="victim@example.com", ip_address="192.0.2.1")
+    held = {"username": "zq1", "email": "victim@example.com"}
+    assert post_json(client, "/api/signups/", held).status_code == 201
+    again = {"username": "zq1", "email": "fresh@example.com"}
+    assert post_json(client, "/api/signups/", again).status_code == 409
+    assert post_json(client, "/api/signups/", again).status_code == 429
+
+
 def test_a_client_past_its_limit_is_refused_before_its_password_is_hashed(
     client: Client, settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
