@@ -196,6 +196,7 @@ def latency(
     result: dict[str, Any] = {"peers": {peer.name: {} for peer in peers}}
     for service in [portal, *peers]:
         print(f"[{portal.database}] 4. {service.name}: email and audit latency at {rate}/s")
+        service.clear_queue()
         service.start_cluster()
         service.wait_until_ready()
         figures = {"rate": rate, **service.steady_load(rate=rate, seconds=duration)}
@@ -216,6 +217,7 @@ def throughput(portal: "Portal", peers: list["Service"], backlog: int) -> dict[s
         if not service.has_workers:
             continue
         print(f"[{portal.database}] 5. {service.name}: draining a backlog of {backlog} signups")
+        service.clear_queue()
         figures = service.drain_backlog(backlog)
         if service is portal:
             result["throughput"] = figures
@@ -266,6 +268,9 @@ class Service:
 
     def start_cluster(self) -> None:
         """Start the workers."""
+
+    def clear_queue(self) -> None:
+        """Drop the queued tasks nobody waits for (what a request-path run left behind)."""
 
     def stop_cluster(self) -> None:
         """Stop the workers."""
@@ -648,7 +653,7 @@ class CeleryPeer(Service):
 
     def __enter__(self) -> "CeleryPeer":
         self.smtp.start()
-        self.flush_broker()
+        self.clear_queue()
         if self.database == "postgres":
             recreate_postgres_database(self.postgres_name)
         self.python("-m", "django", "migrate", "--run-syncdb", "--verbosity", "0")
@@ -665,7 +670,7 @@ class CeleryPeer(Service):
             message="the peer's gunicorn workers",
         )
         self.wrk("/api/signups/", 2, 4, report=False)
-        self.flush_broker()  # the warm-up's tasks
+        self.clear_queue()  # the warm-up's tasks
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -674,11 +679,12 @@ class CeleryPeer(Service):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.web.pid, 9)
             self.web.wait()
-        self.flush_broker()
+        self.clear_queue()
         self.smtp.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def flush_broker(self) -> None:
+    def clear_queue(self) -> None:
+        """Empty the peer's Redis database: the broker's queued tasks."""
         import redis
 
         redis.Redis.from_url(self.broker_url).flushdb()
