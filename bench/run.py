@@ -519,7 +519,9 @@ class Portal(Service):
                         " AND query = 'LISTEN taskqueue_wakeup'"
                     )
                 )
-            return any((self.workdir / "queue-wakeup").glob("*.sock"))
+            # The socket is named after the pusher's pid: one left by a killed cluster is not it.
+            pids = {str(process.pid) for process in self.worker_processes()}
+            return any(sock.stem in pids for sock in (self.workdir / "queue-wakeup").glob("*.sock"))
 
         wait_for(listening, timeout=60, message="the pusher to listen")
 
