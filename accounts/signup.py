@@ -99,21 +99,25 @@ def create_account(
     is already full). A signup refused as taken (a held name included) is counted on its own,
     as it was tried: else names could be probed without limit."""
     try:
-        reject_taken(user)
+        insert_account(user, source=source, ip_address=ip_address, count_signup=count_signup)
+    except SignupConflict:
+        if count_signup:
+            limit_signups(ip_address)
+        raise
+    logger.info("account %s created via %s", user.pk, source)
+
+
+def insert_account(user: User, *, source: str, ip_address: str | None, count_signup: bool) -> None:
+    """The account and its tasks in one transaction; raises SignupConflict if it is taken."""
+    reject_taken(user)
+    try:
         with transaction.atomic():
             user.save()
             queue_signup_tasks(user, source=source, ip_address=ip_address)
             if count_signup:
                 limit_signups(ip_address)
     except IntegrityError as exc:  # the username or the address is taken
-        if count_signup:
-            limit_signups(ip_address)
         raise conflict_from(exc, user) from exc
-    except SignupConflict:
-        if count_signup:
-            limit_signups(ip_address)
-        raise
-    logger.info("account %s created via %s", user.pk, source)
 
 
 def tell_the_owner(username: str, email: str) -> None:
