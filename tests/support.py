@@ -185,7 +185,7 @@ class QCluster:
 def database_url(settings_dict: dict[str, Any]) -> str:
     """The URL of the database this test process uses, for the processes it starts."""
     engine = settings_dict["ENGINE"]
-    if engine == "django.db.backends.sqlite3":
+    if engine in ("django.db.backends.sqlite3", "sqlite_backend"):
         return f"sqlite:///{settings_dict['NAME']}"
     if engine == "django.db.backends.postgresql":
         user = quote(settings_dict.get("USER") or "")

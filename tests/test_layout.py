@@ -7,7 +7,16 @@ import pytest
 from taskqueue.enqueue import task_path
 from tests.support import PROJECT_DIR
 
-PACKAGES = ["portal", "accounts", "taskqueue", "operations", "webhooks", "throttling", "bench"]
+PACKAGES = [
+    "portal",
+    "accounts",
+    "taskqueue",
+    "operations",
+    "webhooks",
+    "throttling",
+    "sqlite_backend",
+    "bench",
+]
 
 
 def modules_importing(package: str) -> set[str]:
