@@ -257,7 +257,7 @@ def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> No
             ),
             TaskCall(
                 record_signup,
-                (user.pk, source, ip_address),
+                (user.pk, source, ip_address, user.date_joined.isoformat()),
                 name=f"record-signup-{user.pk}",
                 group="signup",
                 keep_success=False,

@@ -29,7 +29,7 @@ def test_a_committed_signup_has_both_tasks_queued() -> None:
         "accounts.tasks.record_signup",
     ]
     assert tasks[0]["args"] == (user.pk,)
-    assert tasks[1]["args"] == (user.pk, "api", "127.0.0.1")
+    assert tasks[1]["args"] == (user.pk, "api", "127.0.0.1", user.date_joined.isoformat())
 
 
 @pytest.mark.django_db(transaction=True)

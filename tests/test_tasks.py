@@ -90,6 +90,23 @@ def test_signup_is_recorded_once_with_source_and_address() -> None:
     assert record.occurred_at == user.date_joined
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit, as in a worker: no savepoint
+def test_the_signup_record_is_written_without_reading_the_account(
+    django_assert_num_queries: Callable[..., object],
+) -> None:
+    user = signup("alice")
+    with django_assert_num_queries(1):  # the INSERT
+        record_signup(user.pk, "api", None, user.date_joined.isoformat())
+    assert AuditRecord.objects.get(user=user).occurred_at == user.date_joined
+
+
+def test_a_signup_record_queued_without_the_joining_time_reads_it_from_the_account() -> None:
+    """Tasks queued before the signup passed the time carry three arguments."""
+    user = signup("alice")
+    assert record_signup(user.pk, "api", None) == "recorded"
+    assert AuditRecord.objects.get(user=user).occurred_at == user.date_joined
+
+
 def test_signup_record_is_not_doubled_when_the_task_runs_twice() -> None:
     user = signup("alice")
     record_signup(user.pk, "api", None)
