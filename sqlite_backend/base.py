@@ -1,79 +1,68 @@
-"""SQLite takes one writer at a time. A writer that finds the write lock taken waits in SQLite's
-busy handler, which sleeps 1, 2, 5, 10, 15… ms between tries whatever the lock's holder does:
-under load the lock often stands free while its waiters sleep, and an unlucky waiter keeps
-losing the race to newcomers. Here a write transaction first takes an exclusive lock on a file
-beside the database (flock), so its waiters sleep in the kernel and the next one wakes the
-moment the lock is released (bench/README.md, item 24). SQLite's own locking still decides:
-the file lock only orders the writers that use this backend, and a writer that does not (an
-autocommit statement, another program) waits in the busy handler as before. The kernel
-releases the file lock of a process that dies.
+"""SQLite takes one writer at a time. A connection that finds the write lock taken waits in
+SQLite's busy handler, which sleeps 1, 2, 5, 10, 15… up to 100 ms between tries whatever the
+lock's holder does: under load the lock often stands free while its waiters sleep, and a waiter
+that slept long keeps losing the lock to newcomers (bench/README.md, item 24).
+
+Here SQLite's handler is off (a busy timeout of 0 once the connection is open), and a statement
+that finds the lock taken outside a transaction (a BEGIN IMMEDIATE, an autocommit write) is
+tried again after 50 µs, then after waits that double up to 1 ms, until the busy timeout
+(OPTIONS["timeout"]) ends in "database is locked", as before. Inside a transaction nothing is
+tried again: an IMMEDIATE transaction holds the write lock from its BEGIN on, and a statement
+of a transaction cannot be repeated on its own. executemany() is not tried again either: in
+autocommit each of its rows commits on its own.
 """
 
-import fcntl
-import os
+import sqlite3
+from collections.abc import Callable
+from time import monotonic, sleep
+from typing import Any, TypeVar
 
 from django.db.backends.sqlite3 import base
 
+FIRST_PAUSE = 50e-6
+LONGEST_PAUSE = 1e-3
+
+T = TypeVar("T")
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    # The lock file's descriptor, opened by the process `_writer_lock_pid` (a forked child
-    # opens its own: an inherited descriptor shares its parent's lock).
-    _writer_lock_fd: int | None = None
-    _writer_lock_pid: int | None = None
-    _holds_writer_lock = False
+    busy_timeout: float = 5.0  # sqlite3.connect()'s default
 
-    def _start_transaction_under_autocommit(self) -> None:
-        """Only IMMEDIATE transactions, which take SQLite's write lock at BEGIN, take the file
-        lock: a DEFERRED one may only read, and readers never wait for a writer in WAL mode."""
-        if self.transaction_mode == "IMMEDIATE" and not self.is_in_memory_db():
-            self.acquire_writer_lock()
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        self.busy_timeout = params.get("timeout", self.busy_timeout)
+        return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> sqlite3.Connection:
+        """Opened with SQLite's busy handler, for the init commands; then without it."""
+        connection = super().get_new_connection(conn_params)
+        connection.execute("PRAGMA busy_timeout = 0")
+        return connection
+
+    def create_cursor(self, name: str | None = None) -> "CursorWrapper":
+        cursor = self.connection.cursor(factory=CursorWrapper)
+        cursor.busy_timeout = self.busy_timeout
+        return cursor
+
+
+class CursorWrapper(base.SQLiteCursorWrapper):
+    busy_timeout: float
+
+    def execute(self, query: str, params: Any = None) -> "CursorWrapper":
+        run = super().execute
+        if self.connection.in_transaction:
+            return run(query, params)
+        return while_busy(lambda: run(query, params), self.busy_timeout)
+
+
+def while_busy(attempt: Callable[[], T], timeout: float) -> T:
+    """attempt(), tried again while SQLite answers that the database is locked."""
+    pause, deadline = FIRST_PAUSE, monotonic() + timeout
+    while True:
         try:
-            super()._start_transaction_under_autocommit()
-        except BaseException:
-            self.release_writer_lock()
-            raise
-
-    def _commit(self) -> None:
-        try:
-            super()._commit()
-        finally:
-            self.release_writer_lock()
-
-    def _rollback(self) -> None:
-        try:
-            super()._rollback()
-        finally:
-            self.release_writer_lock()
-
-    def _close(self) -> None:
-        try:
-            super()._close()
-        finally:
-            self.release_writer_lock()
-            self.close_writer_lock_file()
-
-    def acquire_writer_lock(self) -> None:
-        fcntl.flock(self.writer_lock_fd(), fcntl.LOCK_EX)
-        self._holds_writer_lock = True
-
-    def release_writer_lock(self) -> None:
-        if self._holds_writer_lock and self._writer_lock_pid == os.getpid():
-            self._holds_writer_lock = False
-            fcntl.flock(self._writer_lock_fd, fcntl.LOCK_UN)
-
-    def writer_lock_fd(self) -> int:
-        if self._writer_lock_fd is None or self._writer_lock_pid != os.getpid():
-            self._holds_writer_lock = False
-            self._writer_lock_fd = os.open(
-                self.writer_lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-            self._writer_lock_pid = os.getpid()
-        return self._writer_lock_fd
-
-    def close_writer_lock_file(self) -> None:
-        if self._writer_lock_fd is not None and self._writer_lock_pid == os.getpid():
-            os.close(self._writer_lock_fd)
-        self._writer_lock_fd = self._writer_lock_pid = None
-
-    def writer_lock_path(self) -> str:
-        return f"{self.settings_dict['NAME']}-writers"
+            return attempt()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or monotonic() >= deadline:
+                raise
+        sleep(pause)
+        pause = min(2 * pause, LONGEST_PAUSE)

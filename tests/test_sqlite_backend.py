@@ -1,74 +1,41 @@
-"""On SQLite, writers wait for each other in the kernel (sqlite_backend), not in SQLite's busy
-handler, and the lock they queue on never outlives the transaction that took it."""
+"""On SQLite a writer that finds the write lock taken tries again in short steps (sqlite_backend),
+not in SQLite's busy handler, and gives up after the busy timeout as before."""
 
-import fcntl
-import os
 import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
-from django.db import ProgrammingError, connection, transaction
+from django.db import OperationalError, connection, transaction
 
+import sqlite_backend.base
 from accounts.models import User
 from tests.support import wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "sqlite", reason="SQLite only: PostgreSQL locks rows, not the file"
-    ),
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only: its database-wide lock"),
 ]
 
 
-def writer_lock_path() -> Path:
-    connection.ensure_connection()
-    return Path(connection.writer_lock_path())
-
-
-def writer_lock_is_free() -> bool:
-    """Whether another open file could take the writers' lock now."""
-    fd = os.open(writer_lock_path(), os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # closing it releases a lock it took
-    return True
-
-
-def kernel_lock_waiters(path: Path) -> int:
-    """Processes or threads blocked in flock() on `path`, from /proc/locks ('->' lines)."""
-    inode = os.stat(path).st_ino
-    lines = Path("/proc/locks").read_text().splitlines()
-    return sum(1 for line in lines if "->" in line and line.split()[-3].endswith(f":{inode}"))
-
-
-@pytest.fixture
-def second_writer() -> Iterator["SecondWriter"]:
-    writer = SecondWriter()
-    yield writer
-    writer.thread.join(timeout=30)
-
-
 class SecondWriter:
-    """A signup written from another thread (its own connection) that never waits in SQLite's
-    busy handler: its busy timeout is 0, so finding the write lock taken there fails at once."""
+    """A signup written from another thread, on a connection of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, in_transaction: bool, busy_timeout: float | None = None) -> None:
+        self.in_transaction = in_transaction
+        self.busy_timeout = busy_timeout
         self.error: Exception | None = None
         self.done = threading.Event()
         self.thread = threading.Thread(target=self.write)
 
-    def start(self) -> None:
-        self.thread.start()
-
     def write(self) -> None:
         try:
-            connection.ensure_connection()
-            connection.connection.execute("PRAGMA busy_timeout = 0")
-            with transaction.atomic():
+            if self.busy_timeout is not None:
+                connection.ensure_connection()
+                connection.busy_timeout = self.busy_timeout
+            if self.in_transaction:
+                with transaction.atomic():
+                    User.objects.create(username="second", email="second@example.com")
+            else:
                 User.objects.create(username="second", email="second@example.com")
         except Exception as exc:
             self.error = exc
@@ -77,60 +44,65 @@ class SecondWriter:
             self.done.set()
 
 
-def test_a_write_transaction_holds_the_writers_lock_until_it_commits() -> None:
-    with transaction.atomic():
-        User.objects.create(username="first", email="first@example.com")
-        assert not writer_lock_is_free()
-    assert writer_lock_is_free()
+@pytest.fixture
+def retries_seen(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set when a writer found the lock taken and waits before trying again."""
+    seen = threading.Event()
+    sleep: Callable[[float], None] = sqlite_backend.base.sleep
+
+    def noting_sleep(seconds: float) -> None:
+        seen.set()
+        sleep(seconds)
+
+    monkeypatch.setattr(sqlite_backend.base, "sleep", noting_sleep)
+    return seen
 
 
-def test_a_write_transaction_releases_the_writers_lock_when_it_rolls_back() -> None:
-    with pytest.raises(ZeroDivisionError), transaction.atomic():
-        User.objects.create(username="first", email="first@example.com")
-        1 / 0  # noqa: B018
-    assert writer_lock_is_free()
-    assert not User.objects.exists()
+@pytest.fixture
+def threads() -> Iterator[list[threading.Thread]]:
+    started: list[threading.Thread] = []
+    yield started
+    for thread in started:
+        thread.join(timeout=30)
 
 
-def test_closing_the_connection_inside_a_transaction_releases_the_writers_lock() -> None:
-    with pytest.raises(ProgrammingError), transaction.atomic():
-        User.objects.create(username="first", email="first@example.com")
-        connection.close()
-        User.objects.count()
-    assert writer_lock_is_free()
+def test_sqlites_own_busy_handler_is_off() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone() == (0,)
 
 
-def test_reading_outside_a_transaction_takes_no_lock() -> None:
-    User.objects.count()
-    assert writer_lock_is_free()
-
-
-def test_a_second_writer_waits_in_the_kernel_and_writes_once_the_first_commits(
-    second_writer: SecondWriter,
+@pytest.mark.parametrize("in_transaction", [True, False], ids=["transaction", "autocommit"])
+def test_a_second_writer_tries_again_until_the_first_commits(
+    in_transaction: bool, retries_seen: threading.Event, threads: list[threading.Thread]
 ) -> None:
-    path = writer_lock_path()
+    second = SecondWriter(in_transaction=in_transaction)
     with transaction.atomic():
         User.objects.create(username="first", email="first@example.com")
-        second_writer.start()
-        wait_for(
-            lambda: kernel_lock_waiters(path) or second_writer.done.is_set(),
-            message="the second writer to wait on the lock or finish",
-        )
-        assert second_writer.error is None, "it found SQLite's write lock taken"
-        assert kernel_lock_waiters(path) == 1
-    assert second_writer.done.wait(timeout=30)
-    assert second_writer.error is None
+        threads.append(second.thread)
+        second.thread.start()
+        wait_for(retries_seen.is_set, message="the second writer to find the lock taken")
+        assert not second.done.is_set()
+    assert second.done.wait(timeout=30)
+    assert second.error is None
     assert set(User.objects.values_list("username", flat=True)) == {"first", "second"}
 
 
-def test_a_forked_child_leaves_its_parents_lock_alone() -> None:
+def test_a_writer_gives_up_after_the_busy_timeout(threads: list[threading.Thread]) -> None:
+    second = SecondWriter(in_transaction=True, busy_timeout=0.2)
     with transaction.atomic():
         User.objects.create(username="first", email="first@example.com")
-        pid = os.fork()
-        if pid == 0:  # the child lets go of what it inherited, as a connection's close() does
-            connection.release_writer_lock()
-            connection.close_writer_lock_file()
-            os._exit(0)
-        os.waitpid(pid, 0)
-        assert not writer_lock_is_free()
-    assert writer_lock_is_free()
+        threads.append(second.thread)
+        second.thread.start()
+        assert second.done.wait(timeout=30)
+    assert isinstance(second.error, OperationalError)
+    assert "database is locked" in str(second.error)
+    assert list(User.objects.values_list("username", flat=True)) == ["first"]
+
+
+def test_a_failing_statement_other_than_a_locked_database_is_not_tried_again(
+    retries_seen: threading.Event,
+) -> None:
+    with pytest.raises(OperationalError, match="no such table"), connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM no_such_table")
+    assert not retries_seen.is_set()
