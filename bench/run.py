@@ -584,11 +584,12 @@ class Portal(Service):
 
     def drain_backlog(self, size: int) -> dict[str, Any]:
         """Queue `size` signups with no worker running, then time one cluster draining them."""
+        prefix = f"b{uuid.uuid4().hex[:6]}"  # a service may drain more than once
         code = (
             "from accounts.signup import sign_up\n"
             f"for n in range({size}):\n"
-            f"    sign_up(username=f'b{{n}}', email=f'b{{n}}@example.com', password=None,"
-            " source='api')"
+            f"    sign_up(username=f'{prefix}{{n}}', email=f'{prefix}{{n}}@example.com',"
+            " password=None, source='api')"
         )
         self.manage("shell", code=code)
         emails_before = len(self.smtp.handler.messages)
