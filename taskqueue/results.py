@@ -12,6 +12,7 @@ from django_q.models import Success, Task
 from django_q.signals import post_execute
 
 from taskqueue.enqueue import process_broker
+from taskqueue.lookups import failed_before
 from taskqueue.models import QueueSample
 from taskqueue.requeue import forget_stale_retries
 from taskqueue.retries import forget_retry
@@ -36,10 +37,9 @@ def settle_after_success(sender: str, task: dict[str, Any], **kwargs: Any) -> No
     if task.get("save", True):
         forget_retry(task["id"])
         return
-    failure = Task.objects.filter(id=task["id"], success=False)
-    if not failure.exists():
+    if not failed_before(task["id"]):
         return
-    failure.update(
+    Task.objects.filter(id=task["id"], success=False).update(
         success=True,
         stopped=task["stopped"],
         result=task["result"],

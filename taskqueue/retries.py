@@ -20,6 +20,7 @@ from django_q.models import OrmQ, Task
 from django_q.signals import post_execute_in_worker
 
 from taskqueue.broker import wake_pusher
+from taskqueue.lookups import retry_scheduled
 from taskqueue.models import ScheduledRetry
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,5 @@ def hide_row(task: dict[str, Any]) -> None:
 
 def forget_retry(task_id: str) -> None:
     """A task that succeeded waits for no next attempt (taskqueue.results)."""
-    retry = ScheduledRetry.objects.filter(task_id=task_id)
-    if retry.exists():  # a read, not a write transaction, for the tasks that never failed
-        retry.delete()
+    if retry_scheduled(task_id):  # a read, not a write transaction, for the tasks that never failed
+        ScheduledRetry.objects.filter(task_id=task_id).delete()

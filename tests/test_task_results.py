@@ -1,8 +1,11 @@
 """What django-q2 keeps of finished tasks: failures always, successes except the signup tasks'."""
 
+import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.models import Failure, Success, Task
 from django_q.signals import post_execute
@@ -56,3 +59,13 @@ def test_a_signup_task_that_fails_again_stays_a_failure() -> None:
     failure = failed_welcome_email(1)
     post_execute.send(sender="django_q", task=finished(failure.id, success=False, save=False))
     assert Failure.objects.get(pk=failure.id).attempt_count == 5
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in the monitor
+@pytest.mark.parametrize("save", [False, True], ids=["signup-task", "success-kept"])
+def test_a_first_success_is_settled_by_one_read_and_no_write(save: bool) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        post_execute.send(
+            sender="django_q", task=finished(uuid.uuid4().hex, success=True, save=save)
+        )
+    assert [query["sql"].split()[0] for query in queries] == ["SELECT"]
