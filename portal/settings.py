@@ -196,7 +196,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's backend, with writers queued by a file lock instead of SQLite's busy handler.
+    # Django's backend, with a writer waiting for the lock in short steps (sqlite_backend).
     DATABASES["default"]["ENGINE"] = "sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

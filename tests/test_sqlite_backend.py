@@ -9,6 +9,7 @@ from django.db import OperationalError, connection, transaction
 
 import sqlite_backend.base
 from accounts.models import User
+from sqlite_backend.base import DatabaseWrapper
 from tests.support import wait_for
 
 pytestmark = [
@@ -66,10 +67,25 @@ def threads() -> Iterator[list[threading.Thread]]:
         thread.join(timeout=30)
 
 
-def test_sqlites_own_busy_handler_is_off() -> None:
-    with connection.cursor() as cursor:
+def busy_timeout_ms(wrapper: DatabaseWrapper) -> int:
+    with wrapper.cursor() as cursor:
         cursor.execute("PRAGMA busy_timeout")
-        assert cursor.fetchone() == (0,)
+        return cursor.fetchone()[0]
+
+
+def test_sqlites_own_busy_handler_is_off() -> None:
+    assert busy_timeout_ms(connection) == 0
+
+
+def test_without_immediate_transactions_sqlites_busy_handler_stays_on() -> None:
+    """A DEFERRED transaction takes the write lock at its first write, inside the transaction,
+    where nothing is tried again."""
+    options = {**connection.settings_dict["OPTIONS"], "transaction_mode": None}
+    deferred = DatabaseWrapper({**connection.settings_dict, "OPTIONS": options}, alias="deferred")
+    try:
+        assert busy_timeout_ms(deferred) == 1000 * connection.busy_timeout
+    finally:
+        deferred.close()
 
 
 @pytest.mark.parametrize("in_transaction", [True, False], ids=["transaction", "autocommit"])
@@ -86,6 +102,36 @@ def test_a_second_writer_tries_again_until_the_first_commits(
     assert second.done.wait(timeout=30)
     assert second.error is None
     assert set(User.objects.values_list("username", flat=True)) == {"first", "second"}
+
+
+def test_executemany_outside_a_transaction_waits_in_sqlites_handler(
+    retries_seen: threading.Event, threads: list[threading.Thread]
+) -> None:
+    """Outside a transaction each of its rows commits on its own: it is not tried again whole."""
+    errors: list[Exception] = []
+
+    def insert_two() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO throttling_counter (key, window_start, expires_at, count)"
+                    " VALUES (%s, '2026-01-01', '2026-01-02', 1)",
+                    [("one",), ("two",)],
+                )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        User.objects.create(username="first", email="first@example.com")
+        threads.append(threading.Thread(target=insert_two))
+        threads[0].start()
+        threads[0].join(timeout=0.3)  # it is waiting for the lock, not failing at once
+        assert threads[0].is_alive()
+    threads[0].join(timeout=30)
+    assert errors == []
+    assert not retries_seen.is_set()
 
 
 def test_a_writer_gives_up_after_the_busy_timeout(threads: list[threading.Thread]) -> None:
@@ -106,3 +152,27 @@ def test_a_failing_statement_other_than_a_locked_database_is_not_tried_again(
     with pytest.raises(OperationalError, match="no such table"), connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM no_such_table")
     assert not retries_seen.is_set()
+
+
+def test_a_write_on_a_stale_read_snapshot_fails_at_once(
+    retries_seen: threading.Event, threads: list[threading.Thread]
+) -> None:
+    """A read left open on the connection holds an older snapshot: waiting cannot help."""
+    User.objects.create(username="first", email="first@example.com")
+    User.objects.create(username="second", email="second@example.com")
+    reading = connection.connection.execute("SELECT username FROM accounts_user")
+    reading.fetchone()  # the statement stays open, and with it the snapshot
+    threads.append(threading.Thread(target=create_and_close, args=["third"]))
+    threads[0].start()
+    threads[0].join(timeout=30)  # another connection committed since the snapshot
+    with pytest.raises(OperationalError, match="database is locked"):
+        User.objects.create(username="fourth", email="fourth@example.com")
+    reading.close()
+    assert not retries_seen.is_set()
+
+
+def create_and_close(username: str) -> None:
+    try:
+        User.objects.create(username=username, email=f"{username}@example.com")
+    finally:
+        connection.close()

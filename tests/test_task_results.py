@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_q.conf import Conf
 from django_q.models import Failure, Success, Task
 from django_q.signals import post_execute
 
@@ -69,3 +70,13 @@ def test_a_first_success_is_settled_by_one_read_and_no_write(save: bool) -> None
             sender="django_q", task=finished(uuid.uuid4().hex, success=True, save=save)
         )
     assert [query["sql"].split()[0] for query in queries] == ["SELECT"]
+
+
+@pytest.mark.django_db
+def test_a_success_is_settled_with_the_redis_broker_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Q_BROKER_URL django-q2's Conf.ORM is None: the reads go where the ORM's would."""
+    monkeypatch.setattr(Conf, "ORM", None)
+    failure = failed_welcome_email(1)
+    post_execute.send(sender="django_q", task=finished(failure.id, success=True, save=False))
+    assert Task.objects.get(pk=failure.id).success
+    post_execute.send(sender="django_q", task=finished(uuid.uuid4().hex, success=True, save=True))
