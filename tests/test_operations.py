@@ -330,12 +330,14 @@ def test_signup_email_and_audit_run_through_the_redis_broker(
     tmp_path: Path,
 ) -> None:
     url = redis_url()
-    start_qcluster(Q_BROKER_URL=url)
+    cluster = start_qcluster(Q_BROKER_URL=url)
     server = WebServer({**worker_env, "Q_BROKER_URL": url}, tmp_path / "web.log")
     base_url = server.url
     try:
         assert post_signup(base_url, "alice")[0] == 201
         assert not OrmQ.objects.exists()  # the queue is in Redis now
         wait_for_all_effects(smtp_server, 1, timeout=60)
+        # The monitor settles each result (taskqueue.results) before it logs it.
+        wait_for(lambda: cluster.log().count("Processed '") >= 2, message="both results settled")
     finally:
         server.stop()
