@@ -3,6 +3,7 @@ not in SQLite's busy handler, and gives up after the busy timeout as before."""
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -21,8 +22,11 @@ pytestmark = [
 class SecondWriter:
     """A signup written from another thread, on a connection of its own."""
 
-    def __init__(self, *, in_transaction: bool, busy_timeout: float | None = None) -> None:
+    def __init__(
+        self, *, in_transaction: bool, busy_timeout: float | None = None, username: str = "second"
+    ) -> None:
         self.in_transaction = in_transaction
+        self.username = username
         self.busy_timeout = busy_timeout
         self.error: Exception | None = None
         self.done = threading.Event()
@@ -33,11 +37,8 @@ class SecondWriter:
             if self.busy_timeout is not None:
                 connection.ensure_connection()
                 connection.busy_timeout = self.busy_timeout
-            if self.in_transaction:
-                with transaction.atomic():
-                    User.objects.create(username="second", email="second@example.com")
-            else:
-                User.objects.create(username="second", email="second@example.com")
+            with transaction.atomic() if self.in_transaction else nullcontext():
+                User.objects.create(username=self.username, email=f"{self.username}@example.com")
         except Exception as exc:
             self.error = exc
         finally:
@@ -162,17 +163,11 @@ def test_a_write_on_a_stale_read_snapshot_fails_at_once(
     User.objects.create(username="second", email="second@example.com")
     reading = connection.connection.execute("SELECT username FROM accounts_user")
     reading.fetchone()  # the statement stays open, and with it the snapshot
-    threads.append(threading.Thread(target=create_and_close, args=["third"]))
-    threads[0].start()
-    threads[0].join(timeout=30)  # another connection committed since the snapshot
+    third = SecondWriter(in_transaction=False, username="third")
+    threads.append(third.thread)
+    third.thread.start()
+    assert third.done.wait(timeout=30)  # another connection committed since the snapshot
     with pytest.raises(OperationalError, match="database is locked"):
         User.objects.create(username="fourth", email="fourth@example.com")
     reading.close()
     assert not retries_seen.is_set()
-
-
-def create_and_close(username: str) -> None:
-    try:
-        User.objects.create(username=username, email=f"{username}@example.com")
-    finally:
-        connection.close()
