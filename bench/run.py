@@ -584,7 +584,7 @@ class Portal(Service):
 
     def drain_backlog(self, size: int) -> dict[str, Any]:
         """Queue `size` signups with no worker running, then time one cluster draining them."""
-        prefix = f"b{uuid.uuid4().hex[:6]}"  # a service may drain more than once
+        prefix = backlog_prefix()
         code = (
             "from accounts.signup import sign_up\n"
             f"for n in range({size}):\n"
@@ -753,12 +753,13 @@ class CeleryPeer(Service):
 
     def drain_backlog(self, size: int) -> dict[str, Any]:
         """Queue `size` signups with no worker running, then time the worker draining them."""
+        prefix = backlog_prefix()
         self.python(
             "-c",
             "import django; django.setup()\n"
             "from bench.peers.celery_peer.views import create_account\n"
             f"for n in range({size}):\n"
-            "    create_account(f'b{n}', f'b{n}@example.com', 'api')\n",
+            f"    create_account(f'{prefix}{{n}}', f'{prefix}{{n}}@example.com', 'api')\n",
         )
         emails_before = len(self.smtp.handler.messages)
         audits_before = self.execute("SELECT count(*) FROM celery_peer_auditrecord")[0][0]
@@ -834,6 +835,11 @@ class FastApiPeer(Service):
                 [f"{prefix}%"],
             ).fetchall()
         return {name: as_epoch(recorded) for name, recorded in rows}
+
+
+def backlog_prefix() -> str:
+    """Names of a backlog's signups: a service may drain more than once in one run."""
+    return f"b{uuid.uuid4().hex[:6]}"
 
 
 def web_server_command(server: str, port: int) -> list[str]:
