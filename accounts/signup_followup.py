@@ -22,7 +22,7 @@ from accounts.emails.requests import queue_account_email
 from accounts.identity import clean_email, username_key
 from accounts.models import EmailDelivery, User
 from accounts.signup import SignupConflict, notify_the_owner, sign_up
-from accounts.throttle import limit_email_requests
+from accounts.throttle import limit_email_requests, start_cooldown
 
 # How long a form's first submission is remembered, and an address can be corrected.
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
@@ -161,5 +161,6 @@ def replace_email(account: User | None, new_email: str) -> None:
         with transaction.atomic():
             account.save(update_fields=["email"])
             queue_account_email(EmailDelivery.Kind.VERIFICATION, account)
+            start_cooldown(EmailDelivery.Kind.VERIFICATION, new_email)
     except IntegrityError as exc:
         raise ValidationError({"email": ValidationError(message, code="email_taken")}) from exc

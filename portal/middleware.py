@@ -1,11 +1,19 @@
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import is_valid_path
 from django.utils.translation import gettext as _
+
+API_PATH = "/api/"
 
 
 class JsonApiMiddleware:
-    """The JSON API reads JSON bodies only. A body of another type is refused with 415 before it
+    """Every answer under /api/ is JSON in the API's error shape, for an address or a method
+    the API does not have too (Django's would be an HTML page, and a POST to an address
+    without its trailing slash an error about APPEND_SLASH). Before CommonMiddleware, which
+    would redirect that POST to a GET.
+
+    The JSON API reads JSON bodies only. A body of another type is refused with 415 before it
     is parsed: an HTML form on any site can post text/plain across origins without a CORS
     preflight, and would otherwise create accounts and send emails from a visitor's browser."""
 
@@ -13,7 +21,26 @@ class JsonApiMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        if not request.path_info.startswith(API_PATH):
+            return self.get_response(request)
+        if not request.path_info.endswith("/") and is_valid_path(f"{request.path_info}/"):
+            message = _("There is nothing at this address. Did you mean %(address)s?") % {
+                "address": f"{request.path}/"
+            }
+            return api_error(404, "not_found", message)
+        response = self.get_response(request)
+        if response.status_code not in (404, 405) or is_json(response):
+            return response
+        if response.status_code == 404:
+            return api_error(404, "not_found", _("There is nothing at this address."))
+        allowed = response.get("Allow", "")
+        message = _("This address does not accept %(method)s. It accepts %(allowed)s.") % {
+            "method": request.method,
+            "allowed": allowed,
+        }
+        answer = api_error(405, "method_not_allowed", message)
+        answer["Allow"] = allowed
+        return answer
 
     def process_view(
         self, request: HttpRequest, view: Callable[..., HttpResponse], *args: object
@@ -27,10 +54,14 @@ class JsonApiMiddleware:
         )
         if request.content_type == "application/json" or not has_body:
             return None
-        body = {
-            "code": "unsupported_media_type",
-            "message": _("Send the request body as JSON, with Content-Type: application/json."),
-            "field": None,
-            "errors": [],
-        }
-        return JsonResponse(body, status=415)
+        message = _("Send the request body as JSON, with Content-Type: application/json.")
+        return api_error(415, "unsupported_media_type", message)
+
+
+def api_error(status: int, code: str, message: str) -> JsonResponse:
+    body = {"code": code, "message": message, "field": None, "errors": []}
+    return JsonResponse(body, status=status)
+
+
+def is_json(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")

@@ -131,13 +131,14 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language from the switcher's cookie, else Accept-Language (URLs carry no prefix).
     "django.middleware.locale.LocaleMiddleware",
+    # Before CommonMiddleware: an API address without its trailing slash gets a JSON answer.
+    "portal.middleware.JsonApiMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "operations.middleware.DatabaseUnavailableMiddleware",
-    "portal.middleware.JsonApiMiddleware",
     "accounts.login_throttle.LoginLockoutMiddleware",
 ]
 

@@ -177,3 +177,35 @@ def test_each_error_example_in_the_api_docs_is_what_the_api_answers(client: Clie
     for status, response in responses.items():
         if status.startswith(("4", "5")):
             assert response["content"]["application/json"]["example"]["code"] != "string"
+
+
+def test_an_api_address_without_its_trailing_slash_is_answered_in_json_naming_the_right_one(
+    client: Client, settings: object
+) -> None:
+    settings.DEBUG = True  # where Django would raise about APPEND_SLASH for a POST
+    response = post_json(client, "/api/signups", {"username": "alice", "email": "a@example.com"})
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": "not_found",
+        "message": "There is nothing at this address. Did you mean /api/signups/?",
+        "field": None,
+        "errors": [],
+    }
+    assert_nothing_stored()
+
+
+def test_an_unknown_api_address_is_answered_in_json(client: Client) -> None:
+    response = client.get("/api/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_method_an_api_address_does_not_accept_is_answered_in_json_naming_the_one_it_does(
+    client: Client,
+) -> None:
+    response = client.put(URL, {"username": "alice"}, content_type="application/json")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.json()["message"] == "This address does not accept PUT. It accepts POST."
+    assert_nothing_stored()

@@ -202,6 +202,15 @@ def test_a_mistyped_address_is_corrected_from_the_success_page(
     assert client.get(f"/verify-email/{old_link}").status_code == 400
 
 
+def test_a_corrected_address_gets_no_second_confirmation_inside_the_cooldown(
+    client: Client, sync_tasks: None, mailoutbox: list
+) -> None:
+    client.post("/signup/", form_data(email="alice@exmaple.com"))
+    client.post("/signup/done/email/", {"email": "alice@example.com"})
+    client.post("/verify-email/resend/", {"email": "alice@example.com"})
+    assert [message.to for message in mailoutbox[1:]] == [["alice@example.com"]]
+
+
 def test_an_address_is_corrected_only_by_the_browser_that_signed_up(client: Client) -> None:
     client.post("/signup/", form_data())
     stranger = Client().post("/signup/done/email/", {"email": "mallory@example.com"})
