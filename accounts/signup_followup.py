@@ -22,7 +22,7 @@ from accounts.emails.requests import queue_account_email
 from accounts.identity import clean_email, username_key
 from accounts.models import EmailDelivery, User
 from accounts.signup import SignupConflict, notify_the_owner, sign_up
-from accounts.throttle import limit_email_requests, start_cooldown
+from accounts.throttle import cooldown_passed, limit_email_requests
 
 # How long a form's first submission is remembered, and an address can be corrected.
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
@@ -91,7 +91,18 @@ def same_signup(earlier: SignedUp, fields: dict[str, Any]) -> bool:
     return (
         username_key(earlier["username"]) == username_key(fields["username"])
         and earlier["email"].lower() == email.lower()
+        and same_password(earlier, fields.get("password"))
     )
+
+
+def same_password(earlier: SignedUp, password: str | None) -> bool:
+    """The form's token alone gives no right over the account it made: whoever read it (a
+    shared browser, a page restored from history) must know its password too. Each try is a
+    signup, counted against SIGNUPS_PER_CLIENT_HOURLY before this check."""
+    if earlier["id"] is None:  # taken addresses hidden: no account was made, nothing to take
+        return True
+    account = User.objects.filter(pk=earlier["id"]).first()
+    return account is not None and password is not None and account.check_password(password)
 
 
 def remember(request: HttpRequest, signed_up: SignedUp) -> None:
@@ -160,7 +171,7 @@ def replace_email(account: User | None, new_email: str) -> None:
     try:
         with transaction.atomic():
             account.save(update_fields=["email"])
-            queue_account_email(EmailDelivery.Kind.VERIFICATION, account)
-            start_cooldown(EmailDelivery.Kind.VERIFICATION, new_email)
+            if cooldown_passed(EmailDelivery.Kind.VERIFICATION, new_email):
+                queue_account_email(EmailDelivery.Kind.VERIFICATION, account)
     except IntegrityError as exc:
         raise ValidationError({"email": ValidationError(message, code="email_taken")}) from exc

@@ -88,10 +88,17 @@ def record_once(**fields: object) -> str:
     except IntegrityError:
         if not redelivered(fields):
             raise
-        logger.info("%s of account %s already recorded", fields["action"], fields["user_id"])
+        logger.info("%s of %s already recorded", fields["action"], whose(fields))
         return "already recorded"
-    logger.info("%s of account %s recorded", record.action, fields["user_id"])
+    logger.info("%s of %s recorded", record.action, whose(fields))
     return "recorded"
+
+
+def whose(fields: dict[str, object]) -> str:
+    """For the log: a failed log-in may name no account."""
+    if fields["user_id"] is not None:
+        return f"account {fields['user_id']}"
+    return f"unknown username {fields.get('username', '')!r}"
 
 
 def redelivered(fields: dict[str, object]) -> bool:

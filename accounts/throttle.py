@@ -100,17 +100,8 @@ def cooldown_passed(kind: str, address: str) -> bool:
     """True at most once per EMAIL_REQUEST_COOLDOWN for an email of this kind to `address`,
     whoever asks: a request inside it sends nothing but is answered the same, so no stranger
     can lock the owner of an address out of their own emails, and answers reveal nothing."""
-    return email_cooldown().first(kind, address.lower())
-
-
-def start_cooldown(kind: str, address: str) -> None:
-    """For an email sent without asking cooldown_passed() (the confirmation of a corrected
-    address): a request right after it sends nothing more."""
-    email_cooldown().add(kind, address.lower())
-
-
-def email_cooldown() -> Limit:
-    return Limit("email-address", 1, timedelta(seconds=settings.EMAIL_REQUEST_COOLDOWN))
+    cooldown = Limit("email-address", 1, timedelta(seconds=settings.EMAIL_REQUEST_COOLDOWN))
+    return cooldown.first(kind, address.lower())
 
 
 def reserve_username(username: str) -> None:

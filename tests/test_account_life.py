@@ -283,7 +283,8 @@ def test_reset_link_works_once(alice: User, client: Client, mailoutbox: list) ->
     set_url = client.get(link, follow=True).redirect_chain[-1][0]
     client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     again = Client().get(link, follow=True)
-    assert "This link no longer works" in again.content.decode()
+    assert "<h1>This link no longer works</h1>" in again.content.decode()
+    assert "<title>This link no longer works" in again.content.decode()
 
 
 def test_forgot_password_never_reveals_whether_an_address_has_an_account(

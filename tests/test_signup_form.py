@@ -134,6 +134,22 @@ def test_the_same_form_sent_twice_lands_on_the_success_page(client: Client) -> N
     assert OrmQ.objects.count() == 2
 
 
+def test_the_form_sent_again_by_a_stranger_with_another_password_gets_no_right_over_the_account(
+    client: Client,
+) -> None:
+    data = form_data(form_token=form_token(client))
+    client.post("/signup/", data)
+    stranger = Client()
+    answer = stranger.post(
+        "/signup/",
+        {**data, "password": "Another-pass-4711", "password_confirmation": "Another-pass-4711"},
+    )
+    assert answer.status_code == 400
+    assert "An account with this username already exists." in answer.content.decode()
+    stranger.post("/signup/done/email/", {"email": "mallory@example.com"})
+    assert User.objects.get().email == "alice@example.com"
+
+
 def test_the_same_form_sent_twice_counts_no_failed_log_in(client: Client) -> None:
     data = form_data(form_token=form_token(client))
     client.post("/signup/", data)
@@ -209,6 +225,15 @@ def test_a_corrected_address_gets_no_second_confirmation_inside_the_cooldown(
     client.post("/signup/done/email/", {"email": "alice@example.com"})
     client.post("/verify-email/resend/", {"email": "alice@example.com"})
     assert [message.to for message in mailoutbox[1:]] == [["alice@example.com"]]
+
+
+def test_corrections_back_and_forth_send_one_address_one_confirmation_inside_the_cooldown(
+    client: Client, sync_tasks: None, mailoutbox: list
+) -> None:
+    client.post("/signup/", form_data(email="mallory@example.com"))
+    for email in ["victim@example.com", "mallory2@example.com", "victim@example.com"]:
+        client.post("/signup/done/email/", {"email": email})
+    assert [message.to for message in mailoutbox].count(["victim@example.com"]) == 1
 
 
 def test_an_address_is_corrected_only_by_the_browser_that_signed_up(client: Client) -> None:

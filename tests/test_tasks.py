@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from django_q.models import Success, Task
 from accounts.emails.messages import welcome_message_id
 from accounts.emails.outbox import locked_account
 from accounts.models import AuditRecord, EmailDelivery
-from accounts.tasks import record_signup, send_welcome_email
+from accounts.tasks import record_audit_event, record_signup, send_welcome_email
 from taskqueue.results import prune_task_results
 from tests.factories import signup
 from tests.support import SmtpServer, database_url, free_port, needs_postgresql
@@ -227,3 +228,20 @@ def test_an_email_sent_just_before_the_database_connection_dies_is_recorded_once
     assert EmailDelivery.objects.filter(user=user, kind="welcome").count() == 1
     assert send_welcome_email(user.pk) == "already sent"
     assert len(smtp_settings.messages) == 1
+
+
+def test_a_failed_log_in_for_an_unknown_username_is_logged_by_that_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="accounts.tasks"):
+        record_audit_event(
+            uuid.uuid4().hex,
+            AuditRecord.Action.LOGIN_FAILED,
+            None,
+            "nobody",
+            "web",
+            None,
+            timezone.now().isoformat(),
+        )
+    assert "login_failed of unknown username 'nobody' recorded" in caplog.text
+    assert "None" not in caplog.text
