@@ -1,14 +1,22 @@
 import ipaddress
+import re
 
 from django.conf import settings
 from django.http import HttpRequest
 
+# The client of a request whose address cannot be told (gunicorn on a unix socket without
+# TRUSTED_PROXY_COUNT, say): all such requests share one client's limits, instead of none.
+UNKNOWN_CLIENT = "0.0.0.0"  # noqa: S104 (an address no client has, not one to bind to)
+# "203.0.113.7:5555" and "[2001:db8::1]:5555": the forms with a port some proxies write.
+WITH_PORT = re.compile(r"^\[?(?P<address>[^\]]+?)\]?:\d+$")
 
-def client_ip(request: HttpRequest) -> str | None:
+
+def client_ip(request: HttpRequest) -> str:
     """The client's address: the peer's, or, behind TRUSTED_PROXY_COUNT proxies, the address
     the farthest of them saw (the entries before it in X-Forwarded-For are the client's to
-    forge). Used for every per-client limit and in audit records."""
-    peer = request.META.get("REMOTE_ADDR") or None
+    forge). Used for every per-client limit and in audit records; UNKNOWN_CLIENT when neither
+    is an address."""
+    peer = parse_address(request.META.get("REMOTE_ADDR", "")) or UNKNOWN_CLIENT
     trusted = settings.TRUSTED_PROXY_COUNT
     if not trusted:
         return peer
@@ -16,7 +24,14 @@ def client_ip(request: HttpRequest) -> str | None:
     hops = [hop for hop in hops if hop]
     if len(hops) < trusted:
         return peer
+    return parse_address(hops[-trusted]) or peer
+
+
+def parse_address(text: str) -> str | None:
+    """The IP address in `text`, without a port; None if there is none."""
+    if text.count(":") < 2 or text.startswith("["):  # IPv4 or bracketed IPv6: a port may follow
+        text = match.group("address") if (match := WITH_PORT.match(text)) else text
     try:
-        return str(ipaddress.ip_address(hops[-trusted]))
+        return str(ipaddress.ip_address(text.strip("[]")))
     except ValueError:
-        return peer
+        return None

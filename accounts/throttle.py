@@ -1,5 +1,6 @@
 """The portal's limits: on signups per client, and on emails a person can ask for."""
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,6 +22,15 @@ TRY_LATER = _("Too many requests from your network. Please try again later.")
 RESERVED_USERNAMES = Limit("reserved-username", 1, timedelta(days=30))
 
 
+def client_key(ip_address: str) -> str:
+    """What per-client limits count by: the address, or for IPv6 its /64 network, which one
+    host commonly has whole and could otherwise walk through an address at a time."""
+    address = ipaddress.ip_address(ip_address)
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return ip_address
+
+
 def login_failures(by: str) -> Limit:
     """Failed log-ins counted per username (`by="username"`) or per client (`by="client"`)."""
     minutes = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
@@ -31,7 +41,7 @@ def login_locked_for(username: str, ip_address: str | None) -> int | None:
     """Seconds left of a log-in lock on this username or this client, or None."""
     waits = [login_failures("username").retry_after(username_key(username))]
     if ip_address:
-        waits.append(login_failures("client").retry_after(ip_address))
+        waits.append(login_failures("client").retry_after(client_key(ip_address)))
     locked = [wait for wait in waits if wait is not None]
     return max(locked) if locked else None
 
@@ -63,7 +73,7 @@ class LoginAttempt:
 def begin_login_attempt(username: str, ip_address: str | None) -> LoginAttempt:
     hits = [login_failures("username").take(username_key(username))]
     if ip_address:
-        hits.append(login_failures("client").take(ip_address))
+        hits.append(login_failures("client").take(client_key(ip_address)))
     return LoginAttempt(tuple(hits))
 
 
@@ -71,14 +81,14 @@ def lift_login_lock(*, username: str | None = None, ip_address: str | None = Non
     if username is not None:
         login_failures("username").reset(username_key(username))
     if ip_address is not None:
-        login_failures("client").reset(ip_address)
+        login_failures("client").reset(client_key(ip_address))
 
 
 def limit_signups(ip_address: str | None) -> None:
     """Raises RateLimited past SIGNUPS_PER_CLIENT_HOURLY: each signup costs a hash and an email."""
     if ip_address:
         Limit("signup-client", settings.SIGNUPS_PER_CLIENT_HOURLY, HOUR).hit(
-            ip_address, message=TRY_LATER
+            client_key(ip_address), message=TRY_LATER
         )
 
 
@@ -86,11 +96,12 @@ def limit_email_requests(address: str, ip_address: str | None) -> None:
     """Raises RateLimited when a client asked for too many emails: in all, or for `address`."""
     if not ip_address:
         return
+    client = client_key(ip_address)
     Limit("email-client", settings.EMAIL_REQUESTS_PER_CLIENT_HOURLY, HOUR).hit(
-        ip_address, message=TRY_LATER
+        client, message=TRY_LATER
     )
     Limit("email-client-address", settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY, HOUR).hit(
-        ip_address,
+        client,
         address.lower(),
         message=_("Too many requests for this address. Please try again in an hour."),
     )

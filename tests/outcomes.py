@@ -21,9 +21,9 @@ from accounts.models import AuditRecord, EmailDelivery
 from tests.support import SmtpServer, wait_for
 
 
-def post_json(client: Client, url: str, body: object) -> HttpResponse:
-    """POST `body` as JSON through Django's test client."""
-    return client.post(url, json.dumps(body), content_type="application/json")
+def post_json(client: Client, url: str, body: object, **headers: str) -> HttpResponse:
+    """POST `body` as JSON through Django's test client; `headers` as WSGI environ keys."""
+    return client.post(url, json.dumps(body), content_type="application/json", **headers)
 
 
 def post_signup(base_url: str, username: str, **fields: str) -> tuple[int, dict]:

@@ -12,12 +12,13 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from accounts import signup as signup_use_case
-from accounts.http import client_ip
+from accounts.http import UNKNOWN_CLIENT, client_ip
 from accounts.models import User
 from accounts.signup import SignupConflict
 from accounts.tokens import encode_uid
 from operations import readiness
 from tests.factories import STRONG_PASSWORD, signup
+from tests.outcomes import post_json
 from tests.support import manage
 
 pytestmark = pytest.mark.django_db
@@ -357,3 +358,46 @@ def test_a_request_for_another_host_gets_our_400_page_with_the_policy(
     assert response.status_code == 400
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert "<!doctype html>" in response.content.decode().lower()
+
+
+def test_a_request_without_an_address_is_counted_as_the_unknown_client(settings: object) -> None:
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request_from("")) == UNKNOWN_CLIENT
+
+
+def test_a_forwarded_address_the_proxy_wrote_with_a_port_is_read_without_it(
+    settings: object,
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request_from("10.0.0.9", "203.0.113.7:5555")) == "203.0.113.7"
+    assert client_ip(request_from("10.0.0.9", "[2001:db8::1]:5555")) == "2001:db8::1"
+    assert client_ip(request_from("10.0.0.9", "2001:db8::1")) == "2001:db8::1"
+
+
+def test_behind_a_proxy_that_sends_no_address_the_unknown_client_is_limited(
+    client: Client, settings: object
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 1
+    answers = [
+        post_json(
+            client, "/api/signups/", {"username": n, "email": f"{n}@example.com"}, REMOTE_ADDR=""
+        ).status_code
+        for n in ("alice", "bob")
+    ]
+    assert answers == [201, 429]
+
+
+def test_ipv6_clients_are_limited_by_their_64_network(client: Client, settings: object) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 1
+    answers = [
+        post_json(
+            client,
+            "/api/signups/",
+            {"username": n, "email": f"{n}@example.com"},
+            HTTP_X_FORWARDED_FOR=f"2001:db8:1:1::{host}",
+        ).status_code
+        for n, host in (("alice", "1"), ("bob", "65"))
+    ]
+    assert answers == [201, 429]
