@@ -71,6 +71,31 @@ def validate_username_key(username: str) -> None:
         )
 
 
+# Letters and marks that show nothing: Hangul fillers, the braille blank, the combining
+# grapheme joiner, Mongolian and other variation selectors (with format characters, category
+# Cf, such as zero-width spaces and direction marks).
+INVISIBLE = {chr(code) for code in (0x034F, 0x115F, 0x1160, 0x2800, 0x3164, 0xFFA0)} | {
+    chr(code)
+    for first, last in ((0x180B, 0x180F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+    for code in range(first, last + 1)
+}
+
+
+def reject_invisible_characters(username: str) -> None:
+    """A name with a character that shows nothing looks like another name, or like none; the
+    message names the character, which the person cannot see."""
+    for char in username:
+        if char in INVISIBLE or unicodedata.category(char) == "Cf":
+            raise ValidationError(
+                _(
+                    "This username contains an invisible character (%(code_point)s). "
+                    "Type it again without it."
+                )
+                % {"code_point": f"U+{ord(char):04X}"},
+                code="invisible",
+            )
+
+
 def reject_look_alikes(username: str) -> None:
     """Letters of several scripts that can pass for one another (a Cyrillic "a" in "admin") are
     refused: such a name is made to be mistaken for another (Unicode TR39 confusables)."""

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.identity import (
     clean_email,
     reject_control_characters,
+    reject_invisible_characters,
     reject_look_alikes,
     validate_username_key,
 )
@@ -187,6 +188,7 @@ def validate_account(
 
 
 def validate_username(user: User) -> None:
+    reject_invisible_characters(user.username)
     validate_model_field(user, "username")
     validate_username_key(user.username)
     reject_look_alikes(user.username)

@@ -245,6 +245,25 @@ def test_a_username_mixing_look_alike_letters_of_two_scripts_is_refused(client: 
     assert "alphabets" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("username", "shown"),
+    [
+        ("\u3164", "U+1160"),  # a Hangul filler: a name that shows as nothing
+        ("Zo\u00eb\u200bdesk", "U+200B"),  # a zero-width space in a name that looks valid
+        ("bob\u2067", "U+2067"),  # a direction isolate
+    ],
+)
+def test_a_username_with_an_invisible_character_is_refused_naming_it(
+    client: Client, username: str, shown: str
+) -> None:
+    response = post_json(client, "/api/signups/", {"username": username, "email": "i@example.com"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["field"], error["code"]) == ("username", "invisible")
+    assert f"invisible character ({shown})" in error["message"]
+    assert not User.objects.exists()
+
+
 def test_a_username_in_one_other_script_is_welcome() -> None:
     assert signup("\u0430\u0434\u043c\u0438\u043d", email="admin@example.com").pk
 
