@@ -36,12 +36,17 @@ def readiness() -> dict[str, Check]:
     return checks
 
 
-def readiness_report() -> tuple[bool, dict[str, Any]]:
+def readiness_report(*, detailed: bool) -> tuple[bool, dict[str, Any]]:
+    """Without `detailed`, each check's verdict only: the details (how long the oldest task
+    has waited, how many wait to retry) would tell a stranger whether a request they just made
+    queued an email, and so whether an address has an account."""
     checks = readiness()
     ready = all(check.ok for check in checks.values())
     report = {
         "status": "ok" if ready else "fail",
-        "checks": {k: asdict(v) for k, v in checks.items()},
+        "checks": {
+            name: asdict(check) if detailed else {"ok": check.ok} for name, check in checks.items()
+        },
     }
     return ready, report
 

@@ -30,7 +30,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    ready, report = readiness_report()
+    """The details for staff and for whoever may read the metrics; a verdict per check for
+    anybody (a load balancer's probe reads the status code)."""
+    detailed = request.user.is_staff or scrape_allowed(request)
+    ready, report = readiness_report(detailed=detailed)
     return JsonResponse(report, status=200 if ready else 503)
 
 

@@ -83,13 +83,13 @@ def test_a_logged_in_person_opening_login_with_next_login_lands_on_the_account_p
 
 
 def test_readyz_never_shows_the_text_of_an_error(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def unreachable() -> None:
         raise OperationalError('connection to server at "db.internal" (10.1.2.3), port 5432 failed')
 
     monkeypatch.setattr(readiness, "check_database", unreachable)
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == {
         "ok": False,

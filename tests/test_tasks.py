@@ -5,6 +5,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -204,6 +205,15 @@ def test_worker_reuses_its_mail_server_connection_and_reconnects_when_it_drops(
         ["alice@example.com"],
         ["bob@example.com"],
     ]
+
+
+def test_in_development_each_email_is_a_file_of_its_own(settings: object, tmp_path: Path) -> None:
+    """The file backend writes one file per connection: none is kept open for it."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = tmp_path
+    send_welcome_email(signup("alice").pk)
+    send_welcome_email(signup("bob").pk)
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 @needs_postgresql("ends the worker's database connection from the server side")

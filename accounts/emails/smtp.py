@@ -1,7 +1,9 @@
 """One mail server connection per worker process, reused from email to email.
 
 Django's send() opens and closes an SMTP connection for every message: a connect, EHLO and QUIT
-around each email, which the benchmark showed to be the largest part of a welcome task.
+around each email, which the benchmark showed to be the largest part of a welcome task. Other
+backends (development's files, the console) open nothing costly, and get a connection per
+email: the file backend writes one file per connection, so one file per email.
 """
 
 import logging
@@ -10,6 +12,8 @@ import smtplib
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +27,9 @@ def send(message: EmailMessage) -> None:
     """Send on this process's open connection. One the server dropped while it sat idle is
     replaced once; any other error (a refusal, a timeout, after which the server may have the
     email) is raised, for the task's retry to decide, and the next email starts afresh."""
+    if not issubclass(import_string(settings.EMAIL_BACKEND), SmtpBackend):
+        message.send()
+        return
     key = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
     reused = key in _open
     try:
