@@ -11,6 +11,7 @@ urlpatterns = [
     path("signup/done/", views.signup_done, name="signup-done"),
     path("signup/done/email/", views.correct_email, name="signup-correct-email"),
     path("account/", views.account, name="account"),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("verify-email/<uidb64>/<token>/", views.verify_email_link, name="verify-email"),
     path("verify-email/resend/", views.resend_verification, name="resend-verification"),
     path("verify-email/sent/", views.verification_sent, name="verification-sent"),

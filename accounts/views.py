@@ -178,6 +178,20 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password-reset-complete")
 
 
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """For a person logged in, with their current password; the session stays logged in."""
+
+    template_name = "registration/password_change_form.html"
+    success_url = reverse_lazy("accounts:account")
+
+    def form_invalid(self, form: auth_views.PasswordChangeForm) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+    def form_valid(self, form: auth_views.PasswordChangeForm) -> HttpResponse:
+        messages.success(self.request, _("Your new password is set."))
+        return super().form_valid(form)
+
+
 class LogoutView(auth_views.LogoutView):
     """Opening /logout/ asks first (a link must not log anyone out); the button logs out."""
 

@@ -325,3 +325,36 @@ def test_forgot_password_is_limited_per_address(alice: User, client: Client) -> 
 
 def test_passwords_are_hashed_with_argon2(alice: User) -> None:
     assert User.objects.get(pk=alice.pk).password.startswith("argon2$")
+
+
+def test_a_person_logged_in_changes_their_password_with_the_current_one(
+    alice: User, client: Client
+) -> None:
+    client.force_login(alice)
+    page = client.get("/account/").content.decode()
+    assert 'href="/account/password/"' in page
+    response = client.post(
+        "/account/password/",
+        {
+            "old_password": STRONG_PASSWORD,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+    assert response["Location"] == "/account/"
+    assert User.objects.get(pk=alice.pk).check_password(NEW_PASSWORD)
+    assert "Your new password is set." in client.get("/account/").content.decode()
+
+
+def test_a_wrong_current_password_changes_nothing(alice: User, client: Client) -> None:
+    client.force_login(alice)
+    response = client.post(
+        "/account/password/",
+        {"old_password": "not-it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 400
+    assert User.objects.get(pk=alice.pk).check_password(STRONG_PASSWORD)
+
+
+def test_changing_a_password_needs_a_log_in(client: Client) -> None:
+    assert client.get("/account/password/")["Location"].startswith("/login/")
