@@ -15,7 +15,7 @@ HOUR = timedelta(hours=1)
 LOGIN_LOCKED = "login_locked_for"
 # Set on a request whose password was checked: its LoginAttempt, counted before the check.
 LOGIN_ATTEMPT = "login_attempt"
-TRY_LATER = _("Too many requests from your network. Please try again later.")
+TRY_LATER = _("Too many requests from your network.")
 # A username given with a taken address, when signups do not reveal taken addresses
 # (SIGNUP_REVEALS_TAKEN_EMAIL=False), is answered as taken for this long, as if the account had
 # been created: otherwise signing up again with it would tell whether the address was taken.
@@ -103,7 +103,7 @@ def limit_email_requests(address: str, ip_address: str | None) -> None:
     Limit("email-client-address", settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY, HOUR).hit(
         client,
         address.lower(),
-        message=_("Too many requests for this address. Please try again in an hour."),
+        message=_("Too many requests for this address."),
     )
 
 

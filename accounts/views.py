@@ -92,6 +92,9 @@ def correct_email(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc)
         except RateLimited as exc:
             form.add_error("email", str(exc))
+            response = render_signup_done(request, signed_up, form, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         else:
             return redirect(reverse("accounts:signup-done") + "?corrected")
     return render_signup_done(request, signed_up, form, status=400)

@@ -49,7 +49,7 @@ ERROR_EXAMPLES = {
         ],
     },
     429: error_example(
-        "rate_limited", "Too many requests from your network. Please try again later."
+        "rate_limited", "Too many requests from your network. Try again in 56 minutes."
     ),
     503: error_example(
         "database_unavailable",

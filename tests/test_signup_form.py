@@ -236,6 +236,18 @@ def test_corrections_back_and_forth_send_one_address_one_confirmation_inside_the
     assert [message.to for message in mailoutbox].count(["victim@example.com"]) == 1
 
 
+def test_corrections_past_the_limit_are_answered_429_with_when_to_try_again(
+    client: Client, settings: object
+) -> None:
+    settings.EMAIL_REQUESTS_PER_CLIENT_HOURLY = 1
+    client.post("/signup/", form_data(email="alice@exmaple.com"))
+    client.post("/signup/done/email/", {"email": "alice@example.com"})
+    answer = client.post("/signup/done/email/", {"email": "alice@example.org"})
+    assert answer.status_code == 429
+    assert 3500 < int(answer["Retry-After"]) <= 3601
+    assert "Try again in 60 minutes." in answer.content.decode()
+
+
 def test_an_address_is_corrected_only_by_the_browser_that_signed_up(client: Client) -> None:
     client.post("/signup/", form_data())
     stranger = Client().post("/signup/done/email/", {"email": "mallory@example.com"})

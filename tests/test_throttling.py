@@ -236,7 +236,9 @@ def test_the_signup_form_says_when_a_client_signed_up_too_often(
         },
     )
     assert response.status_code == 429
-    assert "Too many requests from your network" in response.content.decode()
+    assert (
+        "Too many requests from your network. Try again in 60 minutes." in response.content.decode()
+    )
     assert not User.objects.exists()
 
 

@@ -2,12 +2,14 @@
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from throttling.models import Counter
 
@@ -17,11 +19,16 @@ TABLE = Counter._meta.db_table
 
 
 class RateLimited(Exception):
-    """Raised when a limit is exceeded; `retry_after` is in whole seconds."""
+    """Raised when a limit is exceeded; `retry_after` is in whole seconds. Its text ends with
+    when to try again, in minutes, for the people who read it (Retry-After is for programs)."""
 
     def __init__(self, message: str, retry_after: int) -> None:
         self.retry_after = max(1, retry_after)
-        super().__init__(message)
+        minutes = math.ceil(self.retry_after / 60)
+        wait = ngettext(
+            "Try again in %(num)d minute.", "Try again in %(num)d minutes.", minutes
+        ) % {"num": minutes}
+        super().__init__(f"{message} {wait}")
 
 
 @dataclass(frozen=True)
