@@ -1,6 +1,7 @@
 """The JSON API, mounted at /api/: one NinjaAPI, the routers of the apps, and one error shape
 for every answer that is not a success: a code, a message, and the fields at fault."""
 
+import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
@@ -102,6 +103,9 @@ SCHEMA_MESSAGES = {
 
 @api.exception_handler(SchemaValidationError)
 def schema_invalid(request: HttpRequest, exc: SchemaValidationError) -> HttpResponse:
+    if not body_is_an_object(request):  # django-ninja reads [] or null as {}: "required"
+        error = {"type": "model_attributes_type", "loc": ("body", "payload")}
+        exc = SchemaValidationError([error])
     errors = [
         {
             "field": field_name(error["loc"]),
@@ -111,6 +115,14 @@ def schema_invalid(request: HttpRequest, exc: SchemaValidationError) -> HttpResp
         for error in exc.errors
     ]
     return error_response(request, 422, "invalid", _("The request has invalid fields."), errors)
+
+
+def body_is_an_object(request: HttpRequest) -> bool:
+    """Only asked of a body that failed the schema, so at most once per refused request."""
+    try:
+        return isinstance(json.loads(request.body or b"{}"), dict)
+    except ValueError:
+        return True  # not JSON at all: answered on its own (malformed_json)
 
 
 def schema_message(error: dict) -> str:

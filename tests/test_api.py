@@ -209,3 +209,13 @@ def test_a_method_an_api_address_does_not_accept_is_answered_in_json_naming_the_
     assert response.json()["code"] == "method_not_allowed"
     assert response.json()["message"] == "This address does not accept PUT. It accepts POST."
     assert_nothing_stored()
+
+
+@pytest.mark.parametrize("body", [[], None, "alice", [{"username": "alice"}]])
+def test_a_body_that_is_not_a_json_object_is_told_so(client: Client, body: object) -> None:
+    response = signup_request(client, body)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "body", "code": "model_attributes_type", "message": "Send a JSON object."}
+    ]
+    assert_nothing_stored()
