@@ -85,6 +85,8 @@ class AuditRecord(models.Model):
         LOGIN = "login", "Logged in"
         LOGIN_FAILED = "login_failed", "Failed to log in"
         LOGIN_LOCKED_OUT = "login_locked_out", "Locked out after failed log-ins"
+        EMAIL_CORRECTED = "email_corrected", "Corrected the email address after signing up"
+        PASSWORD_CHANGED = "password_changed", "Changed the password"
 
     event_id = models.UUIDField(
         unique=True, null=True, blank=True, help_text="Makes a redelivered task write nothing."

@@ -18,9 +18,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.audit import queue_audit_event
 from accounts.emails.requests import queue_account_email
 from accounts.identity import clean_email, username_key
-from accounts.models import EmailDelivery, User
+from accounts.models import AuditRecord, EmailDelivery, User
 from accounts.signup import SignupConflict, notify_the_owner, sign_up
 from accounts.throttle import cooldown_passed, limit_email_requests
 
@@ -142,7 +143,7 @@ def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | 
         )
         raise ValidationError({"email": ValidationError(message, code="unchanged")})
     limit_email_requests(new_email, ip_address)
-    replace_email(account, new_email)
+    replace_email(account, new_email, ip_address=ip_address)
     signed_up = SignedUp(id=signed_up["id"], username=signed_up["username"], email=new_email)
     request.session[SESSION_KEY] = signed_up
     return signed_up
@@ -154,7 +155,7 @@ def correctable(account: User) -> bool:
     return recent and not account.is_email_verified
 
 
-def replace_email(account: User | None, new_email: str) -> None:
+def replace_email(account: User | None, new_email: str, *, ip_address: str | None) -> None:
     """A taken address is answered as the signup answered it: with SIGNUP_REVEALS_TAKEN_EMAIL
     false, as if it had worked (its owner is told by email), so this form reveals no more. With
     no account (the signup itself was such an answer) there is nothing to change."""
@@ -171,6 +172,12 @@ def replace_email(account: User | None, new_email: str) -> None:
     try:
         with transaction.atomic():
             account.save(update_fields=["email"])
+            queue_audit_event(
+                AuditRecord.Action.EMAIL_CORRECTED,
+                user=account,
+                source="web",
+                ip_address=ip_address,
+            )
             if cooldown_passed(EmailDelivery.Kind.VERIFICATION, new_email):
                 queue_account_email(EmailDelivery.Kind.VERIFICATION, account)
     except IntegrityError as exc:

@@ -11,10 +11,11 @@ from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts.audit import queue_audit_event
 from accounts.emails.requests import request_account_email
 from accounts.forms import EmailForm, LoginForm, QueuedPasswordResetForm, SignupForm
 from accounts.http import client_ip
-from accounts.models import EmailDelivery
+from accounts.models import AuditRecord, EmailDelivery
 from accounts.signup import SignupConflict
 from accounts.signup_followup import (
     SignedUp,
@@ -191,8 +192,15 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
     def form_valid(self, form: auth_views.PasswordChangeForm) -> HttpResponse:
+        response = super().form_valid(form)
+        queue_audit_event(
+            AuditRecord.Action.PASSWORD_CHANGED,
+            user=form.user,
+            source="web",
+            ip_address=client_ip(self.request),
+        )
         messages.success(self.request, _("Your new password is set."))
-        return super().form_valid(form)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):
