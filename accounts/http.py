@@ -1,8 +1,12 @@
+import functools
 import ipaddress
+import logging
 import re
 
 from django.conf import settings
 from django.http import HttpRequest
+
+logger = logging.getLogger(__name__)
 
 # The client of a request whose address cannot be told (gunicorn on a unix socket without
 # TRUSTED_PROXY_COUNT, say): all such requests share one client's limits, instead of none.
@@ -14,9 +18,9 @@ WITH_PORT = re.compile(r"^\[?(?P<address>[^\]]+?)\]?:\d+$")
 def client_ip(request: HttpRequest) -> str:
     """The client's address: the peer's, or, behind TRUSTED_PROXY_COUNT proxies, the address
     the farthest of them saw (the entries before it in X-Forwarded-For are the client's to
-    forge). Used for every per-client limit and in audit records; UNKNOWN_CLIENT when neither
-    is an address."""
-    peer = parse_address(request.META.get("REMOTE_ADDR", "")) or UNKNOWN_CLIENT
+    forge). Used for every per-client limit and in audit records; UNKNOWN_CLIENT when the peer
+    has no address (a header entry that is not one falls back to the peer)."""
+    peer = parse_address(request.META.get("REMOTE_ADDR", "")) or unknown_client()
     trusted = settings.TRUSTED_PROXY_COUNT
     if not trusted:
         return peer
@@ -25,6 +29,20 @@ def client_ip(request: HttpRequest) -> str:
     if len(hops) < trusted:
         return peer
     return parse_address(hops[-trusted]) or peer
+
+
+@functools.cache
+def warn_of_unknown_clients() -> None:
+    logger.warning(
+        "a request came without a client address: per-client limits count all such requests"
+        " as one client (%s); behind a proxy, set TRUSTED_PROXY_COUNT",
+        UNKNOWN_CLIENT,
+    )
+
+
+def unknown_client() -> str:
+    warn_of_unknown_clients()  # once per process
+    return UNKNOWN_CLIENT
 
 
 def parse_address(text: str) -> str | None:

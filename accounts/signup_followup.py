@@ -23,7 +23,7 @@ from accounts.emails.requests import queue_account_email
 from accounts.identity import clean_email, username_key
 from accounts.models import AuditRecord, EmailDelivery, User
 from accounts.signup import SignupConflict, notify_the_owner, sign_up
-from accounts.throttle import cooldown_passed, limit_email_requests
+from accounts.throttle import begin_login_attempt, cooldown_passed, limit_email_requests
 
 # How long a form's first submission is remembered, and an address can be corrected.
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
@@ -48,10 +48,9 @@ def new_form_token() -> str:
 
 
 def sign_up_once(form_token: str, **fields: Any) -> SignedUp:
-    """sign_up(), where a second submission of the same form finds what the first one made,
-    waiting for it if it is still running. The token is unguessable and in the page only, so a
-    stranger cannot use this to learn anything; no password is checked. Raises what sign_up()
-    raises."""
+    """sign_up(), where a second submission of the same form (with the same password) finds
+    what the first one made, waiting for it if it is still running. The token is unguessable
+    and in the page only. Raises what sign_up() raises."""
     key = form_key(form_token)
     first = bool(form_token) and cache.add(key, IN_PROGRESS, FOLLOW_UP_WINDOW.total_seconds())
     try:
@@ -92,18 +91,28 @@ def same_signup(earlier: SignedUp, fields: dict[str, Any]) -> bool:
     return (
         username_key(earlier["username"]) == username_key(fields["username"])
         and earlier["email"].lower() == email.lower()
-        and same_password(earlier, fields.get("password"))
+        and same_password(earlier, fields.get("password"), fields.get("ip_address"))
     )
 
 
-def same_password(earlier: SignedUp, password: str | None) -> bool:
+def same_password(earlier: SignedUp, password: str | None, ip_address: str | None) -> bool:
     """The form's token alone gives no right over the account it made: whoever read it (a
-    shared browser, a page restored from history) must know its password too. Each try is a
-    signup, counted against SIGNUPS_PER_CLIENT_HOURLY before this check."""
+    shared browser, a page restored from history) must know its password too. The check is
+    counted as a log-in is, and refused past the same limits (a right password gives its count
+    back), so it is no way around them."""
     if earlier["id"] is None:  # taken addresses hidden: no account was made, nothing to take
         return True
     account = User.objects.filter(pk=earlier["id"]).first()
-    return account is not None and password is not None and account.check_password(password)
+    if account is None or password is None:
+        return False
+    attempt = begin_login_attempt(account.username, ip_address)
+    if attempt.refused:
+        attempt.give_back()
+        return False
+    if not account.check_password(password):
+        return False
+    attempt.give_back()
+    return True
 
 
 def remember(request: HttpRequest, signed_up: SignedUp) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from accounts.http import UNKNOWN_CLIENT
 from accounts.identity import username_key
 from throttling.limits import Hit, Limit
 
@@ -40,7 +41,7 @@ def login_failures(by: str) -> Limit:
 def login_locked_for(username: str, ip_address: str | None) -> int | None:
     """Seconds left of a log-in lock on this username or this client, or None."""
     waits = [login_failures("username").retry_after(username_key(username))]
-    if ip_address:
+    if locks_by_client(ip_address):
         waits.append(login_failures("client").retry_after(client_key(ip_address)))
     locked = [wait for wait in waits if wait is not None]
     return max(locked) if locked else None
@@ -72,9 +73,15 @@ class LoginAttempt:
 
 def begin_login_attempt(username: str, ip_address: str | None) -> LoginAttempt:
     hits = [login_failures("username").take(username_key(username))]
-    if ip_address:
+    if locks_by_client(ip_address):
         hits.append(login_failures("client").take(client_key(ip_address)))
     return LoginAttempt(tuple(hits))
+
+
+def locks_by_client(ip_address: str | None) -> bool:
+    """Not the unknown client: all requests without an address share it, and five failures
+    among them would lock everybody out; their usernames are still locked one by one."""
+    return bool(ip_address) and ip_address != UNKNOWN_CLIENT
 
 
 def lift_login_lock(*, username: str | None = None, ip_address: str | None = None) -> None:

@@ -181,6 +181,16 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
 
+    def form_valid(self, form: auth_views.SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        queue_audit_event(
+            AuditRecord.Action.PASSWORD_CHANGED,
+            user=form.user,
+            source="web",
+            ip_address=client_ip(self.request),
+        )
+        return response
+
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     """For a person logged in, with their current password; the session stays logged in."""

@@ -23,6 +23,7 @@ class JsonApiMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(API_PATH):
             return self.get_response(request)
+        request.get_host()  # CommonMiddleware's check, which this may answer before
         if not request.path_info.endswith("/") and is_valid_path(f"{request.path_info}/"):
             message = _("There is nothing at this address. Did you mean %(address)s?") % {
                 "address": f"{request.path}/"
@@ -60,7 +61,7 @@ class JsonApiMiddleware:
 
 def api_error(status: int, code: str, message: str) -> JsonResponse:
     body = {"code": code, "message": message, "field": None, "errors": []}
-    return JsonResponse(body, status=status)
+    return JsonResponse(body, status=status, content_type="application/json; charset=utf-8")
 
 
 def is_json(response: HttpResponse) -> bool:

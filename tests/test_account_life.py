@@ -275,6 +275,7 @@ def test_forgot_password_sends_a_reset_link_by_task(
     set_url = client.get(link_in(message, "/password-reset/"), follow=True).redirect_chain[-1][0]
     client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert User.objects.get(pk=alice.pk).check_password(NEW_PASSWORD)
+    assert alice.audit_records.filter(action=AuditRecord.Action.PASSWORD_CHANGED).exists()
 
 
 def test_reset_link_works_once(alice: User, client: Client, mailoutbox: list) -> None:

@@ -219,3 +219,10 @@ def test_a_body_that_is_not_a_json_object_is_told_so(client: Client, body: objec
         {"field": "body", "code": "model_attributes_type", "message": "Send a JSON object."}
     ]
     assert_nothing_stored()
+
+
+def test_an_api_address_without_its_slash_from_a_host_not_allowed_is_refused_as_any_other(
+    client: Client,
+) -> None:
+    response = post_json(client, "/api/signups", {}, HTTP_HOST="evil.example")
+    assert response.status_code == 400

@@ -150,6 +150,18 @@ def test_the_form_sent_again_by_a_stranger_with_another_password_gets_no_right_o
     assert User.objects.get().email == "alice@example.com"
 
 
+def test_passwords_guessed_by_sending_the_form_again_are_held_to_the_log_in_limit(
+    client: Client, settings: object
+) -> None:
+    settings.LOGIN_FAILURE_LIMIT = 2
+    data = form_data(form_token=form_token(client))
+    client.post("/signup/", data)
+    for guess in ("Guess-number-1111", "Guess-number-2222"):
+        Client().post("/signup/", {**data, "password": guess, "password_confirmation": guess})
+    assert Client().post("/signup/", data).status_code == 400  # the right one, too late
+    assert login_failures("username").reached(username_key("alice"))
+
+
 def test_the_same_form_sent_twice_counts_no_failed_log_in(client: Client) -> None:
     data = form_data(form_token=form_token(client))
     client.post("/signup/", data)

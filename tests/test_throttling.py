@@ -50,6 +50,17 @@ def test_log_in_is_refused_for_a_while_after_repeated_failures_from_one_client(
     assert log_in(client, "alice", STRONG_PASSWORD).status_code == 429
 
 
+def test_failures_from_requests_without_an_address_lock_no_one_else_out(
+    settings: object,
+) -> None:
+    """They all count as one client: a lock on it would lock out everybody behind the socket."""
+    signup("alice")
+    client = Client(REMOTE_ADDR="")
+    for number in range(settings.LOGIN_FAILURE_LIMIT):
+        log_in(client, f"guess{number}", "wrong-password")
+    assert log_in(client, "alice", STRONG_PASSWORD).status_code == 302
+
+
 def test_the_admin_log_in_is_throttled_too(settings: object) -> None:
     User.objects.create_superuser("root", "root@example.com", STRONG_PASSWORD)
     client = Client()
