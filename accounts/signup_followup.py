@@ -132,11 +132,12 @@ def forget_on_log_in(sender: type, request: HttpRequest | None, **kwargs: Any) -
         request.session.pop(SESSION_KEY, None)
 
 
-def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | None) -> SignedUp:
+def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | None) -> bool:
     """Replace the address of the account this browser has just created, while it is not
-    verified, and send the confirmation link to the new one; the link sent to the old address
-    stops working, as the verification token covers the address. Raises ValidationError keyed
-    by "email", or RateLimited."""
+    verified, and send the confirmation link to the new one, unless an email went to it less
+    than EMAIL_REQUEST_COOLDOWN ago (then False: the person sends it again after that); the
+    link sent to the old address stops working, as the verification token covers the address.
+    Raises ValidationError keyed by "email", or RateLimited."""
     signed_up = recall(request)
     account = User.objects.filter(pk=signed_up["id"]).first() if signed_up else None
     if signed_up is None or (account is not None and not correctable(account)):
@@ -152,10 +153,10 @@ def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | 
         )
         raise ValidationError({"email": ValidationError(message, code="unchanged")})
     limit_email_requests(new_email, ip_address)
-    replace_email(account, new_email, ip_address=ip_address)
+    sent = replace_email(account, new_email, ip_address=ip_address)
     signed_up = SignedUp(id=signed_up["id"], username=signed_up["username"], email=new_email)
     request.session[SESSION_KEY] = signed_up
-    return signed_up
+    return sent
 
 
 def correctable(account: User) -> bool:
@@ -164,19 +165,20 @@ def correctable(account: User) -> bool:
     return recent and not account.is_email_verified
 
 
-def replace_email(account: User | None, new_email: str, *, ip_address: str | None) -> None:
+def replace_email(account: User | None, new_email: str, *, ip_address: str | None) -> bool:
     """A taken address is answered as the signup answered it: with SIGNUP_REVEALS_TAKEN_EMAIL
     false, as if it had worked (its owner is told by email), so this form reveals no more. With
-    no account (the signup itself was such an answer) there is nothing to change."""
+    no account (the signup itself was such an answer) there is nothing to change. Returns
+    whether the confirmation went out (as far as the person can tell)."""
     taken = User.objects.with_email(new_email).exists()
     if taken and not settings.SIGNUP_REVEALS_TAKEN_EMAIL:
         notify_the_owner(new_email)
-        return
+        return True
     message = _("An account with this email already exists.")
     if taken:
         raise ValidationError({"email": ValidationError(message, code="email_taken")})
     if account is None:
-        return
+        return True
     account.email = new_email
     try:
         with transaction.atomic():
@@ -187,7 +189,9 @@ def replace_email(account: User | None, new_email: str, *, ip_address: str | Non
                 source="web",
                 ip_address=ip_address,
             )
-            if cooldown_passed(EmailDelivery.Kind.VERIFICATION, new_email):
+            sent = cooldown_passed(EmailDelivery.Kind.VERIFICATION, new_email)
+            if sent:
                 queue_account_email(EmailDelivery.Kind.VERIFICATION, account)
     except IntegrityError as exc:
         raise ValidationError({"email": ValidationError(message, code="email_taken")}) from exc
+    return sent

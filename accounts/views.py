@@ -73,7 +73,7 @@ def signup_done(request: HttpRequest) -> HttpResponse:
 def render_signup_done(
     request: HttpRequest, signed_up: SignedUp, correction: EmailForm, status: int = 200
 ) -> HttpResponse:
-    context = {**signed_up, "form": correction, "corrected": "corrected" in request.GET}
+    context = {**signed_up, "form": correction, "corrected": request.GET.get("corrected")}
     return render(request, "accounts/signup_done.html", context, status=status)
 
 
@@ -88,7 +88,9 @@ def correct_email(request: HttpRequest) -> HttpResponse:
     form = EmailForm(request.POST)
     if form.is_valid():
         try:
-            correct_signup_email(request, form.cleaned_data["email"], ip_address=client_ip(request))
+            sent = correct_signup_email(
+                request, form.cleaned_data["email"], ip_address=client_ip(request)
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         except RateLimited as exc:
@@ -97,7 +99,8 @@ def correct_email(request: HttpRequest) -> HttpResponse:
             response["Retry-After"] = str(exc.retry_after)
             return response
         else:
-            return redirect(reverse("accounts:signup-done") + "?corrected")
+            answer = "?corrected" if sent else "?corrected=wait"
+            return redirect(reverse("accounts:signup-done") + answer)
     return render_signup_done(request, signed_up, form, status=400)
 
 

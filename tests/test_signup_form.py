@@ -260,6 +260,18 @@ def test_corrections_past_the_limit_are_answered_429_with_when_to_try_again(
     assert "Try again in 60 minutes." in answer.content.decode()
 
 
+def test_a_correction_inside_the_cooldown_says_no_new_link_was_sent_yet(
+    client: Client, sync_tasks: None, mailoutbox: list
+) -> None:
+    client.post("/signup/", form_data(email="alice@exmaple.com"))
+    Client().post("/verify-email/resend/", {"email": "alice@example.com"})  # starts the cooldown
+    corrected = client.post("/signup/done/email/", {"email": "alice@example.com"})
+    assert corrected["Location"] == "/signup/done/?corrected=wait"
+    page = client.get(corrected["Location"]).content.decode()
+    assert "no new link was sent yet: in a minute, send the email again" in page
+    assert [message.to for message in mailoutbox] == [["alice@exmaple.com"]]
+
+
 def test_an_address_is_corrected_only_by_the_browser_that_signed_up(client: Client) -> None:
     client.post("/signup/", form_data())
     stranger = Client().post("/signup/done/email/", {"email": "mallory@example.com"})
