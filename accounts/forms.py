@@ -2,7 +2,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -10,6 +10,7 @@ from accounts.emails.requests import request_account_email
 from accounts.http import client_ip
 from accounts.identity import clean_email
 from accounts.models import EmailDelivery
+from accounts.throttle import begin_login_attempt
 
 
 def required_input(widget: type[forms.Widget], **attrs: str) -> forms.Widget:
@@ -92,3 +93,23 @@ class QueuedPasswordResetForm(CanonicalEmail, PasswordResetForm):
             self.cleaned_data["email"],
             ip_address=client_ip(request) if request else None,
         )
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """The current password is checked as a log-in is, held to the same limits: a session left
+    open in a shared browser is no way to guess it without them."""
+
+    def __init__(self, user: Any, *args: Any, ip_address: str | None = None, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.ip_address = ip_address
+
+    def clean_old_password(self) -> str:
+        attempt = begin_login_attempt(self.user.username, self.ip_address)
+        if attempt.refused:
+            attempt.give_back()
+            raise forms.ValidationError(
+                _("Too many wrong passwords. Try again in a few minutes."), code="locked"
+            )
+        old_password = super().clean_old_password()
+        attempt.give_back()
+        return old_password

@@ -1,3 +1,4 @@
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -13,7 +14,13 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.audit import queue_audit_event
 from accounts.emails.requests import request_account_email
-from accounts.forms import EmailForm, LoginForm, QueuedPasswordResetForm, SignupForm
+from accounts.forms import (
+    EmailForm,
+    LoginForm,
+    QueuedPasswordResetForm,
+    SignupForm,
+    ThrottledPasswordChangeForm,
+)
 from accounts.http import client_ip
 from accounts.models import AuditRecord, EmailDelivery
 from accounts.signup import SignupConflict
@@ -198,13 +205,17 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     """For a person logged in, with their current password; the session stays logged in."""
 
+    form_class = ThrottledPasswordChangeForm
     template_name = "registration/password_change_form.html"
     success_url = reverse_lazy("accounts:account")
 
-    def form_invalid(self, form: auth_views.PasswordChangeForm) -> HttpResponse:
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "ip_address": client_ip(self.request)}
+
+    def form_invalid(self, form: ThrottledPasswordChangeForm) -> HttpResponse:
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
-    def form_valid(self, form: auth_views.PasswordChangeForm) -> HttpResponse:
+    def form_valid(self, form: ThrottledPasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
         queue_audit_event(
             AuditRecord.Action.PASSWORD_CHANGED,

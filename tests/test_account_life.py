@@ -359,3 +359,17 @@ def test_a_wrong_current_password_changes_nothing(alice: User, client: Client) -
 
 def test_changing_a_password_needs_a_log_in(client: Client) -> None:
     assert client.get("/account/password/")["Location"].startswith("/login/")
+
+
+def test_guesses_of_the_current_password_are_held_to_the_log_in_limit(
+    alice: User, client: Client, settings: object
+) -> None:
+    settings.LOGIN_FAILURE_LIMIT = 2
+    client.force_login(alice)
+    change = {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    for guess in ("guess-one", "guess-two"):
+        client.post("/account/password/", {"old_password": guess, **change})
+    response = client.post("/account/password/", {"old_password": STRONG_PASSWORD, **change})
+    assert response.status_code == 400
+    assert "Too many wrong passwords." in response.content.decode()
+    assert User.objects.get(pk=alice.pk).check_password(STRONG_PASSWORD)
