@@ -62,3 +62,13 @@ def record_failed_login(
         source="web",
         ip_address=client_ip(request) if request else None,
     )
+
+
+def record_password_changed(request: HttpRequest, user: User) -> None:
+    """From a reset link or from the account page: both say who changed it, from where."""
+    queue_audit_event(
+        AuditRecord.Action.PASSWORD_CHANGED,
+        user=user,
+        source="web",
+        ip_address=client_ip(request),
+    )

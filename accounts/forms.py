@@ -10,7 +10,7 @@ from accounts.emails.requests import request_account_email
 from accounts.http import client_ip
 from accounts.identity import clean_email
 from accounts.models import EmailDelivery
-from accounts.throttle import begin_login_attempt
+from accounts.throttle import check_password_as_log_in
 
 
 def required_input(widget: type[forms.Widget], **attrs: str) -> forms.Widget:
@@ -104,12 +104,14 @@ class ThrottledPasswordChangeForm(PasswordChangeForm):
         self.ip_address = ip_address
 
     def clean_old_password(self) -> str:
-        attempt = begin_login_attempt(self.user.username, self.ip_address)
-        if attempt.refused:
-            attempt.give_back()
+        old_password = self.cleaned_data["old_password"]
+        checked = check_password_as_log_in(self.user, old_password, self.ip_address)
+        if checked is None:
             raise forms.ValidationError(
                 _("Too many wrong passwords. Try again in a few minutes."), code="locked"
             )
-        old_password = super().clean_old_password()
-        attempt.give_back()
+        if not checked:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
         return old_password

@@ -23,7 +23,7 @@ from accounts.emails.requests import queue_account_email
 from accounts.identity import clean_email, username_key
 from accounts.models import AuditRecord, EmailDelivery, User
 from accounts.signup import SignupConflict, notify_the_owner, sign_up
-from accounts.throttle import begin_login_attempt, cooldown_passed, limit_email_requests
+from accounts.throttle import check_password_as_log_in, cooldown_passed, limit_email_requests
 
 # How long a form's first submission is remembered, and an address can be corrected.
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
@@ -105,14 +105,7 @@ def same_password(earlier: SignedUp, password: str | None, ip_address: str | Non
     account = User.objects.filter(pk=earlier["id"]).first()
     if account is None or password is None:
         return False
-    attempt = begin_login_attempt(account.username, ip_address)
-    if attempt.refused:
-        attempt.give_back()
-        return False
-    if not account.check_password(password):
-        return False
-    attempt.give_back()
-    return True
+    return check_password_as_log_in(account, password, ip_address) is True
 
 
 def remember(request: HttpRequest, signed_up: SignedUp) -> None:

@@ -3,6 +3,7 @@
 import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -76,6 +77,20 @@ def begin_login_attempt(username: str, ip_address: str | None) -> LoginAttempt:
     if locks_by_client(ip_address):
         hits.append(login_failures("client").take(client_key(ip_address)))
     return LoginAttempt(tuple(hits))
+
+
+def check_password_as_log_in(user: Any, password: str, ip_address: str | None) -> bool | None:
+    """user.check_password(), counted as a log-in is and held to its limits, for the other
+    places a password is checked: None, with no check made, past the limits; a right password
+    gives its count back."""
+    attempt = begin_login_attempt(user.username, ip_address)
+    if attempt.refused:
+        attempt.give_back()
+        return None
+    if not user.check_password(password):
+        return False
+    attempt.give_back()
+    return True
 
 
 def locks_by_client(ip_address: str | None) -> bool:

@@ -12,7 +12,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts.audit import queue_audit_event
+from accounts.audit import record_password_changed
 from accounts.emails.requests import request_account_email
 from accounts.forms import (
     EmailForm,
@@ -22,7 +22,7 @@ from accounts.forms import (
     ThrottledPasswordChangeForm,
 )
 from accounts.http import client_ip
-from accounts.models import AuditRecord, EmailDelivery
+from accounts.models import EmailDelivery
 from accounts.signup import SignupConflict
 from accounts.signup_followup import (
     SignedUp,
@@ -193,12 +193,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form: auth_views.SetPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
-        queue_audit_event(
-            AuditRecord.Action.PASSWORD_CHANGED,
-            user=form.user,
-            source="web",
-            ip_address=client_ip(self.request),
-        )
+        record_password_changed(self.request, form.user)
         return response
 
 
@@ -217,12 +212,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form: ThrottledPasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
-        queue_audit_event(
-            AuditRecord.Action.PASSWORD_CHANGED,
-            user=form.user,
-            source="web",
-            ip_address=client_ip(self.request),
-        )
+        record_password_changed(self.request, form.user)
         messages.success(self.request, _("Your new password is set."))
         return response
 
