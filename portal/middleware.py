@@ -1,8 +1,10 @@
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import is_valid_path
 from django.utils.translation import gettext as _
+
+from portal.api import error_response
 
 API_PATH = "/api/"
 
@@ -28,18 +30,18 @@ class JsonApiMiddleware:
             message = _("There is nothing at this address. Did you mean %(address)s?") % {
                 "address": f"{request.path}/"
             }
-            return api_error(404, "not_found", message)
+            return error_response(request, 404, "not_found", message)
         response = self.get_response(request)
         if response.status_code not in (404, 405) or is_json(response):
             return response
         if response.status_code == 404:
-            return api_error(404, "not_found", _("There is nothing at this address."))
+            return error_response(request, 404, "not_found", _("There is nothing at this address."))
         allowed = response.get("Allow", "")
         message = _("This address does not accept %(method)s. It accepts %(allowed)s.") % {
             "method": request.method,
             "allowed": allowed,
         }
-        answer = api_error(405, "method_not_allowed", message)
+        answer = error_response(request, 405, "method_not_allowed", message)
         answer["Allow"] = allowed
         return answer
 
@@ -56,12 +58,7 @@ class JsonApiMiddleware:
         if request.content_type == "application/json" or not has_body:
             return None
         message = _("Send the request body as JSON, with Content-Type: application/json.")
-        return api_error(415, "unsupported_media_type", message)
-
-
-def api_error(status: int, code: str, message: str) -> JsonResponse:
-    body = {"code": code, "message": message, "field": None, "errors": []}
-    return JsonResponse(body, status=status, content_type="application/json; charset=utf-8")
+        return error_response(request, 415, "unsupported_media_type", message)
 
 
 def is_json(response: HttpResponse) -> bool:
