@@ -23,6 +23,7 @@ class Window:
     start: datetime
     bucket: timedelta
     buckets: int
+    per_bucket_name: str  # what a bar counts: "per minute"
 
     def index(self, moment: datetime) -> int | None:
         position = int((moment - self.start) / self.bucket)
@@ -45,17 +46,24 @@ class Window:
 
 @dataclass(frozen=True)
 class Chart:
+    """Bars count events per bucket. A line has None where nothing was measured in a bucket:
+    it is drawn with a gap there, not as a fall to zero."""
+
     title: str
-    unit: str
+    unit: str  # of a line's values; a bar's unit is its window's bucket
     kind: str  # "bars" (counts, stacked) or "lines"
-    series: dict[str, list[float]]
+    series: dict[str, list[float | None]]
 
 
 def windows(now: datetime | None = None) -> list[Window]:
     now = now or timezone.now()
     return [
-        Window(_("The last hour"), now - timedelta(hours=1), timedelta(minutes=1), 60),
-        Window(_("The last 24 hours"), now - timedelta(hours=24), timedelta(hours=1), 24),
+        Window(
+            _("The last hour"), now - timedelta(hours=1), timedelta(minutes=1), 60, _("per minute")
+        ),
+        Window(
+            _("The last 24 hours"), now - timedelta(hours=24), timedelta(hours=1), 24, _("per hour")
+        ),
     ]
 
 
@@ -73,7 +81,7 @@ def charts(window: Window) -> list[Chart]:
     return [
         Chart(
             _("Signups by source"),
-            "signups",
+            "",
             "bars",
             {
                 source: window.counts(when for when, of in signups if of == source)
@@ -82,13 +90,13 @@ def charts(window: Window) -> list[Chart]:
         ),
         Chart(
             _("Welcome emails sent"),
-            "emails",
+            "",
             "bars",
             {_("sent"): window.counts(sent for sent, _joined in welcome)},
         ),
         Chart(
             _("Audit records written"),
-            "records",
+            "",
             "bars",
             {
                 _("written"): window.counts(
@@ -100,35 +108,35 @@ def charts(window: Window) -> list[Chart]:
         ),
         Chart(
             _("Task failures"),
-            "failures",
+            "",
             "bars",
             {_("failed"): window.counts(failure_times(window.start))},
         ),
         Chart(
-            _("Queue depth (sampled each minute)"),
-            "tasks",
+            _("Queue depth, sampled each minute"),
+            _("tasks"),
             "lines",
             {
                 _("deepest"): [
-                    max(values, default=0)
+                    max(values, default=None)
                     for values in window.per_bucket((t, d) for t, d, _age in samples)
                 ]
             },
         ),
         Chart(
             _("Oldest queued task’s age"),
-            "s",
+            _("seconds"),
             "lines",
             {
                 _("oldest"): [
-                    max(values, default=0)
+                    max(values, default=None)
                     for values in window.per_bucket((t, a) for t, _depth, a in samples)
                 ]
             },
         ),
         Chart(
             _("Signup’s 201 to its email handed over"),
-            "ms",
+            _("ms"),
             "lines",
             {
                 "p50": [percentile(values, 50) for values in latencies],
@@ -138,9 +146,9 @@ def charts(window: Window) -> list[Chart]:
     ]
 
 
-def percentile(values: Sequence[float], percent: int) -> float:
+def percentile(values: Sequence[float], percent: int) -> float | None:
     if not values:
-        return 0.0
+        return None
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
@@ -154,7 +162,8 @@ class Drawing:
     caption: str
     description: str
     rects: list[tuple[float, float, float, float, str]]  # x, y, width, height, colour
-    lines: list[tuple[str, str]]  # points, colour
+    lines: list[tuple[str, str]]  # points, colour: one polyline per run of measured buckets
+    dots: list[tuple[float, float, str]]  # x, y, colour: a measured bucket alone between gaps
     legend: list[tuple[str, str]]  # name, colour
     top: str
     first: datetime
@@ -168,55 +177,87 @@ class Drawing:
 
 
 def drawing(chart: Chart, window: Window) -> Drawing:
-    buckets = window.buckets
     plot_width, plot_height = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
     series = list(chart.series.values())
     if chart.kind == "bars":
-        peak = max(sum(values) for values in zip(*series, strict=True))
+        peak = max(sum(value or 0 for value in column) for column in zip(*series, strict=True))
     else:
-        peak = max(value for values in series for value in values)
+        peak = max((value for values in series for value in values if value is not None), default=0)
     peak = peak or 1
-    step = plot_width / buckets
+    step = plot_width / window.buckets
     base = TOP + plot_height
-    rects, lines = [], []
-    below = [0.0] * buckets
+
+    def x(bucket: int) -> float:
+        return LEFT + (bucket + 0.5) * step
+
+    def y(value: float) -> float:
+        return base - value / peak * plot_height
+
+    rects: list[tuple[float, float, float, float, str]] = []
+    lines: list[tuple[str, str]] = []
+    dots: list[tuple[float, float, str]] = []
+    below = [0.0] * window.buckets
     for number, values in enumerate(series):
         colour = COLOURS[number % len(COLOURS)]
         if chart.kind == "lines":
-            points = " ".join(
-                f"{LEFT + (i + 0.5) * step:.1f},{base - value / peak * plot_height:.1f}"
-                for i, value in enumerate(values)
-            )
-            lines.append((points, colour))
+            for run in measured_runs(values):
+                if len(run) == 1:
+                    [(bucket, value)] = run
+                    dots.append((x(bucket), y(value), colour))
+                else:
+                    points = " ".join(f"{x(bucket):.1f},{y(value):.1f}" for bucket, value in run)
+                    lines.append((points, colour))
             continue
         for i, value in enumerate(values):
             if value:
                 height = value / peak * plot_height
-                y = base - below[i] / peak * plot_height - height
-                rects.append((LEFT + i * step + 0.5, y, max(step - 1, 1), height, colour))
+                rects.append(
+                    (LEFT + i * step + 0.5, y(below[i]) - height, max(step - 1, 1), height, colour)
+                )
                 below[i] += value
+    unit = window.per_bucket_name if chart.kind == "bars" else chart.unit
     description = ", ".join(
         _("%(series)s: %(summary)s") % {"series": name, "summary": summary(chart, values)}
         for name, values in chart.series.items()
     )
     return Drawing(
         title=_("%(chart)s, %(window)s") % {"chart": chart.title, "window": window.name.lower()},
-        caption=chart.title,
+        caption=_("%(chart)s (%(unit)s)") % {"chart": chart.title, "unit": unit},
         description=description,
         rects=rects,
         lines=lines,
+        dots=dots,
         legend=[(name, COLOURS[n % len(COLOURS)]) for n, name in enumerate(chart.series)],
         top=number_text(peak),
         first=window.start,
-        last=window.start + window.bucket * buckets,
+        last=window.start + window.bucket * window.buckets,
     )
 
 
-def summary(chart: Chart, values: list[float]) -> str:
+def measured_runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
+    """The buckets that have a value, grouped where they follow one another."""
+    runs: list[list[tuple[int, float]]] = []
+    previous = None
+    for bucket, value in enumerate(values):
+        if value is None:
+            continue
+        if previous is None or bucket != previous + 1:
+            runs.append([])
+        runs[-1].append((bucket, value))
+        previous = bucket
+    return runs
+
+
+def summary(chart: Chart, values: Sequence[float | None]) -> str:
+    measured = [value for value in values if value is not None]
     if chart.kind == "bars":
-        return _("%(count)s in all") % {"count": number_text(sum(values))}
-    highest = number_text(max(values, default=0))
-    return _("highest %(value)s %(unit)s") % {"value": highest, "unit": chart.unit}
+        return _("%(count)s in all") % {"count": number_text(sum(measured))}
+    if not measured:
+        return _("nothing measured")
+    return _("highest %(value)s %(unit)s") % {
+        "value": number_text(max(measured)),
+        "unit": chart.unit,
+    }
 
 
 def number_text(value: float) -> str:

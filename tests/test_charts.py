@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import EmailDelivery, User
-from operations.charts import charts, drawing, percentile, windows
+from operations.charts import Chart, charts, drawing, percentile, windows
 from taskqueue.models import QueueSample
 from taskqueue.results import prune_task_results, sample_queue
 from tests.factories import failed_welcome_email, signup
@@ -15,7 +15,7 @@ from tests.factories import failed_welcome_email, signup
 pytestmark = pytest.mark.django_db
 
 
-def figures(window_name: str) -> dict[str, dict[str, list[float]]]:
+def figures(window_name: str) -> dict[str, dict[str, list[float | None]]]:
     [window] = [window for window in windows() if window.name == window_name]
     return {chart.title: chart.series for chart in charts(window)}
 
@@ -51,8 +51,48 @@ def test_the_time_from_signup_to_email_is_drawn_as_p50_and_p95(sync_tasks: None)
         )
         EmailDelivery.objects.filter(user=user).update(sent_at=sent_at)
     latency = figures("The last 24 hours")["Signup’s 201 to its email handed over"]
-    assert max(latency["p50"]) == pytest.approx(30)
-    assert max(latency["p95"]) == pytest.approx(percentile([10, 20, 30, 40, 1000], 95))
+    assert [value for value in latency["p50"] if value is not None] == [pytest.approx(30)]
+    assert [value for value in latency["p95"] if value is not None] == [
+        pytest.approx(percentile([10, 20, 30, 40, 1000], 95))
+    ]
+
+
+def test_a_line_has_a_gap_where_nothing_was_measured_not_a_fall_to_zero(
+    sync_tasks: None,
+) -> None:
+    signup("alice")
+    [window, _] = windows()
+    latency = next(chart for chart in charts(window) if chart.unit == "ms")
+    assert latency.series["p50"].count(None) == window.buckets - 1
+    drawn = drawing(latency, window)
+    assert drawn.lines == []
+    assert [colour for _x, _y, colour in drawn.dots] == ["#1d4ed8", "#b45309"]
+
+
+def test_measured_minutes_that_follow_one_another_are_joined_by_one_line() -> None:
+    [window, _] = windows()
+    values: list[float | None] = [None] * window.buckets
+    values[3:6] = [5.0, 7.0, 6.0]
+    values[9] = 2.0
+    chart = Chart("Latency", "ms", "lines", {"p50": values})
+    drawn = drawing(chart, window)
+    assert [len(points.split()) for points, _colour in drawn.lines] == [3]
+    assert len(drawn.dots) == 1
+    assert drawn.description == "p50: highest 7 ms"
+
+
+def test_a_line_with_nothing_measured_says_so() -> None:
+    [window, _] = windows()
+    chart = Chart("Latency", "ms", "lines", {"p50": [None] * window.buckets})
+    assert drawing(chart, window).description == "p50: nothing measured"
+
+
+def test_each_chart_names_its_unit_bars_by_their_window() -> None:
+    hour, day = windows()
+    captions = [drawing(chart, hour).caption for chart in charts(hour)]
+    assert captions[0] == "Signups by source (per minute)"
+    assert captions[-1] == "Signup’s 201 to its email handed over (ms)"
+    assert drawing(charts(day)[0], day).caption == "Signups by source (per hour)"
 
 
 def test_the_queue_is_sampled_and_old_samples_are_pruned(sync_tasks: None) -> None:

@@ -15,10 +15,13 @@ from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
 from django.utils import timezone, translation
+from django_q.models import OrmQ
 
 from accounts.emails import messages
-from accounts.models import User
+from accounts.models import EmailDelivery, User
+from accounts.tasks import record_signup
 from accounts.tokens import email_verification_token, encode_uid
+from taskqueue.models import QueueSample
 from tests.conftest import PROJECT_DIR
 from tests.factories import STRONG_PASSWORD, failed_welcome_email, signup, waiting_to_retry
 
@@ -155,12 +158,33 @@ def logged_in_at(path: str, *, verified: bool = False) -> Callable[[Visit], None
 
 
 def staff_status_page(visit: Visit) -> None:
-    """With a task failed for good, one waiting to retry, and a day of charts."""
+    """With a task failed for good, one waiting to retry, and an hour of charts with gaps."""
+    an_hour_of_history()
     retrying = failed_welcome_email(1, name="welcome-email-1")
     waiting_to_retry(retrying, 2, timezone.now() + timedelta(seconds=40))
     failed_welcome_email(2, name="welcome-email-2")
     visit.log_in(User.objects.create_superuser("admin", "admin@example.com", STRONG_PASSWORD))
     visit.go("/staff/status/")
+
+
+def an_hour_of_history() -> None:
+    """Signups from the API and the form, done by a worker (their audit records written, their
+    welcome emails sent 20 to 180 ms after them), and queue samples, in two runs of minutes with
+    the worker stopped between them: nothing measured there."""
+    now = timezone.now()
+    for minute in [*range(50, 35, -1), *range(20, 0, -1)]:
+        at = now - timedelta(minutes=minute)
+        QueueSample.objects.create(taken_at=at, depth=minute % 7, oldest_age_seconds=minute % 3)
+        for number, source in enumerate(["api", "web"], start=1):
+            account = signup(f"user{minute}-{number}", password=None, source=source)
+            joined = at - timedelta(milliseconds=(20 + minute) * number)
+            User.objects.filter(pk=account.pk).update(date_joined=joined)
+            record_signup(account.pk, source, "127.0.0.1", joined.isoformat())
+            EmailDelivery.objects.create(
+                user=account, kind=EmailDelivery.Kind.WELCOME, message_id=f"<{account.pk}@test>"
+            )
+            account.email_deliveries.update(sent_at=at)
+    OrmQ.objects.all().delete()
 
 
 def reset_link_opened(visit: Visit) -> None:
