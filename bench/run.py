@@ -647,6 +647,7 @@ class CeleryPeer(Service):
             "DJANGO_SETTINGS_MODULE": "bench.peers.celery_peer.settings",
             "PEER_VAR_DIR": str(self.workdir),
             "PEER_BROKER_URL": self.broker_url,
+            "SIGNUPS_PER_CLIENT_HOURLY": str(10**9),  # as bench/settings.py's for the portal
             "EMAIL_HOST": self.smtp.host,
             "EMAIL_PORT": str(self.smtp.port),
         }
@@ -687,7 +688,7 @@ class CeleryPeer(Service):
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def clear_queue(self) -> None:
-        """Empty the peer's Redis database: the broker's queued tasks."""
+        """Empty the peer's Redis database: the broker's queued tasks, and its clients' counts."""
         import redis
 
         redis.Redis.from_url(self.broker_url).flushdb()

@@ -1,5 +1,6 @@
 """Settings of the Celery peer: one app, the middleware a new Django project starts with that
-an API needs, the database from PEER_DATABASE_URL and Redis database 7 as Celery's broker."""
+an API needs, the database from PEER_DATABASE_URL and Redis database 7 as Celery's broker and
+as the cache its per-client signup limit is counted in."""
 
 import os
 from pathlib import Path
@@ -48,4 +49,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than any task, so that Redis does not hand out again a task still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Signups per client per hour, as the portal's SIGNUPS_PER_CLIENT_HOURLY: counted by
+# django-ratelimit in the Redis the peer has anyway (the portal, with no Redis, counts in its
+# database).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CELERY_BROKER_URL,
+        "KEY_PREFIX": "peer-cache",
+    }
+}
+SIGNUPS_PER_CLIENT_HOURLY = int(os.getenv("SIGNUPS_PER_CLIENT_HOURLY", "20"))
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,12 +1,14 @@
 import json
 from functools import partial
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
 
 from bench.peers.celery_peer.models import Account
 from bench.peers.celery_peer.tasks import record_signup, send_welcome_email
@@ -21,9 +23,16 @@ def create_account(username: str, email: str, source: str) -> Account:
     return account
 
 
+def signups_per_client(group: str, request: HttpRequest) -> str:
+    return f"{settings.SIGNUPS_PER_CLIENT_HOURLY}/h"
+
+
 @csrf_exempt
 @require_POST
+@ratelimit(key="ip", rate=signups_per_client, block=False)
 def signup(request: HttpRequest) -> JsonResponse:
+    if request.limited:
+        return JsonResponse({"message": "Too many signups from your network"}, status=429)
     try:
         data = json.loads(request.body)
         username, email = str(data["username"]), str(data["email"])
