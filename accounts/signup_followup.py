@@ -134,8 +134,7 @@ def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | 
     signed_up = recall(request)
     account = User.objects.filter(pk=signed_up["id"]).first() if signed_up else None
     if signed_up is None or (account is not None and not correctable(account)):
-        message = _("This address can no longer be changed here. Log in to your account.")
-        raise ValidationError({"email": ValidationError(message, code="too_late")})
+        raise too_late()
     try:
         new_email = clean_email(email)
     except ValidationError as exc:
@@ -158,6 +157,11 @@ def correctable(account: User) -> bool:
     return recent and not account.is_email_verified
 
 
+def too_late() -> ValidationError:
+    message = _("This address can no longer be changed here. Log in to your account.")
+    return ValidationError({"email": ValidationError(message, code="too_late")})
+
+
 def replace_email(account: User | None, new_email: str, *, ip_address: str | None) -> bool:
     """A taken address is answered as the signup answered it: with SIGNUP_REVEALS_TAKEN_EMAIL
     false, as if it had worked (its owner is told by email), so this form reveals no more. With
@@ -175,7 +179,12 @@ def replace_email(account: User | None, new_email: str, *, ip_address: str | Non
     account.email = new_email
     try:
         with transaction.atomic():
-            account.save(update_fields=["email"])
+            # Not if the old address was verified meanwhile (its link opened at this moment).
+            changed = User.objects.filter(pk=account.pk, email_verified_at__isnull=True).update(
+                email=new_email
+            )
+            if not changed:
+                raise too_late()
             queue_audit_event(
                 AuditRecord.Action.EMAIL_CORRECTED,
                 user=account,

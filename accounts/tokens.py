@@ -15,7 +15,8 @@ class EmailVerificationTokenGenerator(PasswordResetTokenGenerator):
     key_salt = "accounts.tokens.EmailVerificationTokenGenerator"
 
     def _make_hash_value(self, user: User, timestamp: int) -> str:  # type: ignore[override]
-        return f"{user.pk}{user.email}{user.email_verified_at}{timestamp}"
+        """Fields apart: run together, account 1's "3bob@…" read as account 13's "bob@…"."""
+        return f"{user.pk}|{user.email}|{user.email_verified_at}|{timestamp}"
 
 
 email_verification_token = EmailVerificationTokenGenerator()

@@ -24,25 +24,38 @@ def copy(user: User, **changes: object) -> User:
 
 
 class Verification(enum.Enum):
+    PENDING = "pending"  # a good link, not yet confirmed
     VERIFIED = "verified"
     ALREADY_VERIFIED = "already_verified"
     INVALID = "invalid"
 
 
-def verify_email(uidb64: str, token: str, *, ip_address: str | None) -> Verification:
-    """The token is checked first, so that a wrong one answers the same for every account: the
-    link reveals nothing about an account it was not made for."""
+def check_link(uidb64: str, token: str) -> tuple[User | None, Verification]:
+    """What the link would do, changing nothing: opening it only asks to confirm, so that a
+    mail scanner or a link preview fetching it verifies nothing. The token is checked first, so
+    that a wrong one answers the same for every account: the link reveals nothing about an
+    account it was not made for."""
     user = user_from_uid(uidb64)
     if user is None or not link_made_for(user, token):
-        return Verification.INVALID
+        return None, Verification.INVALID
     if user.is_email_verified:
-        return Verification.ALREADY_VERIFIED
+        return user, Verification.ALREADY_VERIFIED
+    return user, Verification.PENDING
+
+
+def verify_email(uidb64: str, token: str, *, ip_address: str | None) -> Verification:
+    """Only the address the link was made for is verified: one corrected at the same moment
+    leaves the link void (the token covers the address, and so does the UPDATE)."""
+    user, outcome = check_link(uidb64, token)
+    if user is None or outcome is not Verification.PENDING:
+        return outcome
     with transaction.atomic():
-        updated = User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(
-            email_verified_at=timezone.now()
-        )
-        if not updated:  # verified by a concurrent request with the same link
-            return Verification.ALREADY_VERIFIED
+        updated = User.objects.filter(
+            pk=user.pk, email=user.email, email_verified_at__isnull=True
+        ).update(email_verified_at=timezone.now())
+        if not updated:  # verified by a concurrent request, or the address was just corrected
+            _, outcome = check_link(uidb64, token)
+            return outcome
         queue_audit_event(
             AuditRecord.Action.EMAIL_VERIFIED, user=user, source="web", ip_address=ip_address
         )

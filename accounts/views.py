@@ -32,7 +32,7 @@ from accounts.signup_followup import (
     remember,
     sign_up_once,
 )
-from accounts.verification import Verification, verify_email
+from accounts.verification import Verification, check_link, verify_email
 from throttling.limits import RateLimited
 
 
@@ -40,9 +40,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/home.html")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
+    if request.method != "POST":
         form = SignupForm(initial={"form_token": new_form_token()})
         return render(request, "accounts/signup.html", {"form": form})
     form = SignupForm(request.POST)
@@ -84,13 +84,13 @@ def render_signup_done(
     return render(request, "accounts/signup_done.html", context, status=status)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def correct_email(request: HttpRequest) -> HttpResponse:
     """A mistyped address, corrected from the page after signing up, by the browser that did."""
     signed_up = recall(request)
     if signed_up is None:
         return redirect("accounts:signup")
-    if request.method == "GET":
+    if request.method != "POST":
         return redirect("accounts:signup-done")
     form = EmailForm(request.POST)
     if form.is_valid():
@@ -116,14 +116,23 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/account.html", {"account": request.user})
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify_email_link(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
-    outcome = verify_email(uidb64, token, ip_address=client_ip(request))
+    """Opening the link shows a button; only pressing it (a POST) verifies."""
+    if request.method == "POST":
+        user, outcome = None, verify_email(uidb64, token, ip_address=client_ip(request))
+    else:
+        user, outcome = check_link(uidb64, token)
     status = 400 if outcome is Verification.INVALID else 200
-    context = {"outcome": outcome.value, "form": EmailForm()}
+    context = {
+        "outcome": outcome.value,
+        "email": user.email if outcome is Verification.PENDING else "",
+        "form": EmailForm(),
+    }
     return render(request, "accounts/verify_email.html", context, status=status)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def resend_verification(request: HttpRequest) -> HttpResponse:
     initial = {"email": request.user.email} if request.user.is_authenticated else {}
     form = EmailForm(request.POST if request.method == "POST" else None, initial=initial)

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from accounts.http import client_ip
@@ -21,14 +21,14 @@ from taskqueue.requeue import requeue_failed
 from taskqueue.status import queue_status
 
 
-@require_GET
+@require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and answering; it touches nothing else."""
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+@require_safe
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """The details for staff and for whoever may read the metrics; a verdict per check for
@@ -38,7 +38,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=200 if ready else 503)
 
 
-@require_GET
+@require_safe
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """For Prometheus: with `Authorization: Bearer <METRICS_TOKEN>`, or from an address in

@@ -51,8 +51,12 @@ class JsonApiMiddleware:
         match = request.resolver_match
         if match is None or match.namespace != "api" or request.method != "POST":
             return None
+        declared_length = request.META.get("CONTENT_LENGTH") or "0"
+        if not declared_length.isascii() or not declared_length.isdigit():
+            message = _("The Content-Length header must be a number of bytes.")
+            return error_response(request, 400, "invalid_content_length", message)
         has_body = (
-            int(request.META.get("CONTENT_LENGTH") or 0) > 0
+            int(declared_length) > 0
             or "HTTP_TRANSFER_ENCODING" in request.META  # a chunked body has no length
         )
         if request.content_type == "application/json" or not has_body:

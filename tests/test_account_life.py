@@ -49,11 +49,23 @@ def test_welcome_email_carries_a_verification_link(sync_tasks: None, mailoutbox:
     assert "/verify-email/" in message.alternatives[0][0]
 
 
-def test_opening_the_link_verifies_the_address_and_records_it(
+def test_opening_the_link_asks_to_confirm_and_changes_nothing(
     sync_tasks: None, mailoutbox: list, client: Client
 ) -> None:
     link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
-    response = client.get(link)
+    page = client.get(link).content.decode()
+    assert "Is <strong>alice@example.com</strong> your address?" in page
+    assert "Confirm my address" in page
+    assert client.head(link).status_code == 200
+    assert not User.objects.get(username="alice").is_email_verified
+    assert not AuditRecord.objects.filter(action="email_verified").exists()
+
+
+def test_confirming_verifies_the_address_and_records_it(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
+    response = client.post(link)
     assert response.status_code == 200
     assert "Email address verified" in response.content.decode()
     user = User.objects.get(username="alice")
@@ -65,16 +77,26 @@ def test_a_used_link_says_the_address_is_already_verified(
     sync_tasks: None, mailoutbox: list, client: Client
 ) -> None:
     link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
-    client.get(link)
-    response = client.get(link)
-    assert "Already verified" in response.content.decode()
+    client.post(link)
+    assert "Already verified" in client.get(link).content.decode()
+    assert "Already verified" in client.post(link).content.decode()
     assert AuditRecord.objects.filter(action="email_verified").count() == 1
+
+
+def test_a_link_for_an_address_changed_since_verifies_nothing(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
+    User.objects.filter(username="alice").update(email="other@example.com")
+    assert client.post(link).status_code == 400
+    assert not User.objects.get(username="alice").is_email_verified
 
 
 def test_a_tampered_link_is_refused_and_offers_a_new_one(
     sync_tasks: None, mailoutbox: list, client: Client
 ) -> None:
     link = link_in(welcome_for("alice", mailoutbox), "/verify-email/")
+    assert client.post(link[:-3] + "xyz/").status_code == 400
     response = client.get(link[:-3] + "xyz/")
     page = response.content.decode()
     assert response.status_code == 400
@@ -90,6 +112,7 @@ def test_an_expired_link_is_refused(
     later = datetime.now() + timedelta(days=4)
     monkeypatch.setattr(email_verification_token, "_now", lambda: later)
     assert client.get(link).status_code == 400
+    assert client.post(link).status_code == 400
     assert not User.objects.get(username="alice").is_email_verified
 
 
@@ -101,7 +124,7 @@ def test_a_new_verification_link_can_be_asked_for_in_the_form(
     assert response["Location"] == "/verify-email/sent/"
     [message] = mailoutbox
     assert message.subject == "Confirm your email address"
-    assert client.get(link_in(message, "/verify-email/")).status_code == 200
+    assert client.post(link_in(message, "/verify-email/")).status_code == 200
     assert User.objects.get(pk=alice.pk).is_email_verified
 
 

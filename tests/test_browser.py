@@ -113,6 +113,7 @@ def test_sign_up_verify_log_in_and_see_the_account(
     shoot(page, "02-signup-done")
 
     page.goto(link_in_last_email(smtp_server, "alice@example.com", "/verify-email/"))
+    page.get_by_role("button", name="Confirm my address").click()
     expect(page.get_by_role("heading", name="Email address verified")).to_be_visible()
     shoot(page, "03-email-verified")
 

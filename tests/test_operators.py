@@ -92,7 +92,7 @@ def test_an_accounts_admin_page_tells_its_whole_story(
 ) -> None:
     alice = signup("alice")
     verify_link = re.search(r"https?://[^/\s]+(/verify-email/\S+)", mailoutbox[0].body).group(1)
-    client.get(verify_link)
+    client.post(verify_link)
     client.post("/login/", {"username": "alice", "password": "wrong-password"})
     client.post("/login/", {"username": "alice", "password": STRONG_PASSWORD})
     client.post("/password-reset/", {"email": "alice@example.com"})

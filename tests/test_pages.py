@@ -119,3 +119,11 @@ def test_browsers_asking_for_favicon_ico_get_the_portals_icon(client: Client) ->
     answer = client.get("/favicon.ico")
     assert answer.status_code == 302
     assert finders.find(answer["Location"].removeprefix("/static/"))
+
+
+@pytest.mark.parametrize("path", ["/", "/signup/", "/verify-email/resend/", "/healthz", "/readyz"])
+def test_a_head_request_is_answered_as_a_get_without_a_body(client: Client, path: str) -> None:
+    """Uptime checks and load balancers often probe with HEAD."""
+    response = client.head(path)
+    assert response.status_code == client.get(path).status_code != 405
+    assert response.content == b""

@@ -120,7 +120,7 @@ def signed_up(visit: Visit) -> None:
     visit.press("Create account")
 
 
-def account_link(user: User) -> str:
+def verification_link(user: User) -> str:
     return f"/verify-email/{encode_uid(user)}/{email_verification_token.make_token(user)}/"
 
 
@@ -150,7 +150,8 @@ def logged_in_at(path: str, *, verified: bool = False) -> Callable[[Visit], None
     def show(visit: Visit) -> None:
         account = signup("alice")
         if verified:
-            visit.go(account_link(account))
+            visit.go(verification_link(account))
+            visit.press("Confirm my address")
         visit.log_in(account)
         visit.go(path)
 
@@ -251,9 +252,14 @@ STATES: dict[str, Callable[[Visit], None]] = {
     ),
     "resend-logged-in": logged_in_at("/verify-email/resend/"),
     "verification-sent": lambda visit: visit.go("/verify-email/sent/"),
-    "verify-email-verified": lambda visit: visit.go(account_link(signup("alice"))),
+    "verify-email-confirm": lambda visit: visit.go(verification_link(signup("alice"))),
+    "verify-email-verified": lambda visit: (
+        visit.go(verification_link(signup("alice"))),
+        visit.press("Confirm my address"),
+    ),
     "verify-email-already-verified": lambda visit: (
-        visit.go(link := account_link(signup("alice"))),
+        visit.go(link := verification_link(signup("alice"))),
+        visit.press("Confirm my address"),
         visit.go(link),
     ),
     "verify-email-invalid": lambda visit: visit.go("/verify-email/MQ/not-a-token/"),

@@ -15,7 +15,7 @@ from accounts import signup as signup_use_case
 from accounts.http import UNKNOWN_CLIENT, client_ip
 from accounts.models import User
 from accounts.signup import SignupConflict
-from accounts.tokens import encode_uid
+from accounts.tokens import email_verification_token, encode_uid
 from operations import readiness
 from tests.factories import STRONG_PASSWORD, signup
 from tests.outcomes import post_json
@@ -339,6 +339,16 @@ def test_a_chunked_body_that_is_not_json_is_refused_too(client: Client) -> None:
     assert response.status_code == 415
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+def test_a_content_length_that_is_no_number_is_refused_with_400(
+    client: Client, content_type: str
+) -> None:
+    response = client.post("/api/signups/", "", content_type=content_type, CONTENT_LENGTH="abc")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_content_length"
+    assert not User.objects.exists()
+
+
 @pytest.mark.parametrize("address", ["bob@localhost", "=?utf-8?q?x?=@example.com"])
 @pytest.mark.parametrize("path", ["/password-reset/", "/verify-email/resend/"])
 def test_the_email_forms_refuse_what_the_portal_cannot_send_to_with_a_clear_error(
@@ -420,3 +430,12 @@ def test_ipv6_clients_are_limited_by_their_64_network(client: Client, settings: 
         for n, host in (("alice", "1"), ("bob", "65"))
     ]
     assert answers == [201, 429]
+
+
+def test_a_verification_link_holds_for_its_own_account_and_address_only() -> None:
+    """Account 1 on "3bob@…" and account 13 on "bob@…" read the same when run together."""
+    mallory = User(pk=1, email="3bob@example.com")
+    bob = User(pk=13, email="bob@example.com")
+    assert not email_verification_token.check_token(
+        bob, email_verification_token.make_token(mallory)
+    )

@@ -3,12 +3,14 @@
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 from django_q.models import OrmQ
 
 from accounts.identity import username_key
 from accounts.models import AuditRecord, User
+from accounts.signup_followup import replace_email
 from accounts.throttle import login_failures
 from tests.factories import STRONG_PASSWORD, signup
 
@@ -228,6 +230,19 @@ def test_a_mistyped_address_is_corrected_from_the_success_page(
     assert "Your address is now <strong>alice@example.com</strong>" in page
     old_link = welcome.body.split("/verify-email/")[1].split()[0]
     assert client.get(f"/verify-email/{old_link}").status_code == 400
+
+
+def test_a_correction_leaves_an_address_verified_meanwhile_as_it_is(
+    client: Client, sync_tasks: None
+) -> None:
+    """The link opened between the correction's check and its write: the write is refused."""
+    client.post("/signup/", form_data(email="alice@exmaple.com"))
+    seen_unverified = User.objects.get()
+    User.objects.update(email_verified_at=timezone.now())
+    with pytest.raises(ValidationError) as refused:
+        replace_email(seen_unverified, "victim@example.com", ip_address=None)
+    assert refused.value.error_dict["email"][0].code == "too_late"
+    assert User.objects.get().email == "alice@exmaple.com"
 
 
 def test_a_corrected_address_gets_no_second_confirmation_inside_the_cooldown(
