@@ -44,6 +44,14 @@ def canonical_email(address: str) -> str:
         validated = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValidationError(invalid_email_message(exc), code="invalid") from exc
+    if any(confusables.is_dangerous(label) for label in validated.domain.split(".")):
+        raise ValidationError(
+            _(
+                "This address's domain mixes letters of different alphabets that look alike "
+                "(as in a look-alike of another domain)."
+            ),
+            code="confusable",
+        )
     return validated.normalized
 
 

@@ -245,6 +245,24 @@ def test_a_username_mixing_look_alike_letters_of_two_scripts_is_refused(client: 
     assert "alphabets" in error["message"]
 
 
+def test_an_address_whose_domain_mixes_look_alike_scripts_is_refused(client: Client) -> None:
+    response = post_json(
+        client, "/api/signups/", {"username": "bob", "email": "bob@ex\u0430mple.com"}
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["field"], error["code"]) == ("email", "confusable")
+    assert not User.objects.exists()
+
+
+def test_an_address_on_a_domain_in_one_script_is_welcome(client: Client) -> None:
+    response = post_json(
+        client, "/api/signups/", {"username": "bob", "email": "bob@m\u00fcnchen.de"}
+    )
+    assert response.status_code == 201
+    assert User.objects.get().email == "bob@m\u00fcnchen.de"
+
+
 @pytest.mark.parametrize(
     ("username", "shown"),
     [
