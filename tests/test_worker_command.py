@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from taskqueue.management.commands.worker import group_alive
 from tests.factories import many_signups
 from tests.outcomes import duplicate_emails, wait_for_all_effects
 from tests.support import PROJECT_DIR, QCluster, SmtpServer, wait_for
@@ -163,3 +164,17 @@ def test_the_cluster_stops_when_the_worker_command_is_killed(
     running.process.kill()
     running.process.wait()
     wait_for(lambda: gone(running.cluster_pid), timeout=30, message="the orphaned cluster to stop")
+
+
+def test_a_cluster_whose_main_process_is_killed_leaves_no_process_behind(
+    worker: Callable[..., Worker], smtp_server: SmtpServer
+) -> None:
+    """Its sentinel and workers would go on taking tasks, and keep honcho from exiting."""
+    running = worker()
+    wait_for(lambda: "ready for work" in running.log(), timeout=30, message="the cluster to run")
+    os.kill(running.cluster_pid, signal.SIGKILL)
+    assert running.exit_code() == 128 + signal.SIGKILL
+    assert f"qcluster {running.cluster_pid} ended by itself" in running.log()
+    wait_for(
+        lambda: not group_alive(running.cluster_pid), timeout=5, message="its processes to end"
+    )

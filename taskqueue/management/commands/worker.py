@@ -77,7 +77,21 @@ class Command(BaseCommand):
             sys.exit(0)
         # Ended without being asked to: a failure, for a supervisor to restart it.
         code = cluster.returncode
+        self.stderr.write(f"qcluster {cluster.pid} ended by itself (exit status {code})")
+        self.stop_leftovers(cluster.pid)
         sys.exit(code if code > 0 else 128 - code if code < 0 else 1)
+
+    def stop_leftovers(self, pgid: int) -> None:
+        """A main process killed leaves its sentinel and workers running, taking tasks under
+        no one's watch and holding the supervisor's output pipe (honcho then never exits): they
+        get Q_STOP_TIMEOUT seconds to finish their task, then SIGKILL."""
+        signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + settings.Q_STOP_TIMEOUT
+        while group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if group_alive(pgid):
+            self.stderr.write(f"processes left by qcluster {pgid} killed")
+            signal_group(pgid, signal.SIGKILL)
 
     def stop(self, cluster: subprocess.Popen) -> None:
         """Running tasks finish within Q_STOP_TIMEOUT; whatever is cut short is delivered again
@@ -100,3 +114,11 @@ class Command(BaseCommand):
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
