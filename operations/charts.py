@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import AuditRecord, EmailDelivery
@@ -56,14 +57,15 @@ class Chart:
 
 
 def windows(now: datetime | None = None) -> list[Window]:
+    """On whole minutes and hours, the last bucket the current one: a page refreshed within the
+    minute draws the same bars."""
     now = now or timezone.now()
+    minute, hour = timedelta(minutes=1), timedelta(hours=1)
+    this_minute = now.replace(second=0, microsecond=0)
+    this_hour = this_minute.replace(minute=0)
     return [
-        Window(
-            _("The last hour"), now - timedelta(hours=1), timedelta(minutes=1), 60, _("per minute")
-        ),
-        Window(
-            _("The last 24 hours"), now - timedelta(hours=24), timedelta(hours=1), 24, _("per hour")
-        ),
+        Window(_("The last hour"), this_minute - 59 * minute, minute, 60, _("per minute")),
+        Window(_("The last 24 hours"), this_hour - 23 * hour, hour, 24, _("per hour")),
     ]
 
 
@@ -166,8 +168,8 @@ class Drawing:
     dots: list[tuple[float, float, str]]  # x, y, colour: a measured bucket alone between gaps
     legend: list[tuple[str, str]]  # name, colour
     top: str
-    first: datetime
-    last: datetime
+    first: str  # the time axis's ends
+    last: str
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -228,10 +230,23 @@ def drawing(chart: Chart, window: Window) -> Drawing:
         lines=lines,
         dots=dots,
         legend=[(name, COLOURS[n % len(COLOURS)]) for n, name in enumerate(chart.series)],
-        top=number_text(peak),
-        first=window.start,
-        last=window.start + window.bucket * window.buckets,
+        top=axis_text(peak),
+        first=time_text(window.start, window),
+        last=time_text(window.start + window.bucket * window.buckets, window) + " UTC",
     )
+
+
+def time_text(moment: datetime, window: Window) -> str:
+    """With the day where the window spans more than one."""
+    return date_format(moment, "j M H:i" if window.bucket >= timedelta(hours=1) else "H:i")
+
+
+def axis_text(value: float) -> str:
+    """Short enough for the axis's margin: 37230 is 37k."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if value >= size:
+            return number_text(value / size) + suffix
+    return number_text(value)
 
 
 def measured_runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:

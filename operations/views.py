@@ -18,6 +18,7 @@ from operations.charts import charts, drawing, windows
 from operations.metrics import registry
 from operations.readiness import readiness_report
 from taskqueue.requeue import requeue_failed
+from taskqueue.results import sample_queue_unless_sampled
 from taskqueue.status import queue_status
 
 
@@ -80,6 +81,7 @@ def bearer_token(request: HttpRequest) -> str | None:
 @staff_member_required
 @never_cache
 def status_page(request: HttpRequest) -> HttpResponse:
+    sample_queue_unless_sampled()
     pictures = [
         (window, [drawing(chart, window) for chart in charts(window)]) for window in windows()
     ]

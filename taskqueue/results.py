@@ -63,6 +63,13 @@ def prune_task_results() -> str:
     return f"pruned {deleted}"
 
 
+def sample_queue_unless_sampled(within: timedelta = timedelta(minutes=1)) -> None:
+    """For the status page: the schedule runs in the workers, so with none running the charts
+    would have nothing to show of the queue growing."""
+    if not QueueSample.objects.filter(taken_at__gt=timezone.now() - within).exists():
+        sample_queue()
+
+
 def sample_queue() -> str:
     """Scheduled each minute: the figures the status charts draw over time."""
     depth = process_broker().queue_size()

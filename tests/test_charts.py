@@ -1,13 +1,14 @@
 """The status page's pictures: every figure what the rows say."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from accounts.models import EmailDelivery, User
-from operations.charts import Chart, charts, drawing, percentile, windows
+from operations.charts import Chart, axis_text, charts, drawing, percentile, windows
 from taskqueue.models import QueueSample
 from taskqueue.results import prune_task_results, sample_queue
 from tests.factories import failed_welcome_email, signup
@@ -115,3 +116,39 @@ def test_the_pictures_are_on_the_status_page(admin_client: Client) -> None:
     page = admin_client.get("/staff/status/").content.decode()
     assert page.count("<svg") == 14
     assert 'role="img"' in page
+
+
+def test_the_status_page_samples_the_queue_when_no_worker_has(admin_client: Client) -> None:
+    """The schedule runs in the workers: with none running, the page takes the sample."""
+    signup("alice", password=None)
+    admin_client.get("/staff/status/")
+    admin_client.get("/staff/status/")
+    [sample] = QueueSample.objects.all()
+    assert sample.depth == OrmQ.objects.count() > 0
+
+
+def test_the_windows_are_whole_minutes_and_hours_ending_with_the_current_one() -> None:
+    now = datetime(2026, 11, 26, 12, 41, 37, tzinfo=UTC)
+    hour, day = windows(now)
+    assert hour.start == datetime(2026, 11, 26, 11, 42, tzinfo=UTC)
+    assert hour.index(now) == 59
+    assert day.start == datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+    assert day.index(now) == 23
+
+
+def test_the_time_axis_names_the_day_where_the_window_spans_two() -> None:
+    hour, day = windows(datetime(2026, 11, 26, 12, 41, tzinfo=UTC))
+    chart = Chart("Signups", "", "bars", {"api": [0.0] * 60})
+    assert (drawing(chart, hour).first, drawing(chart, hour).last) == ("11:42", "12:42 UTC")
+    chart = Chart("Signups", "", "bars", {"api": [0.0] * 24})
+    assert (drawing(chart, day).first, drawing(chart, day).last) == (
+        "25 Nov 13:00",
+        "26 Nov 13:00 UTC",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(7, "7"), (2.5, "2.5"), (950, "950"), (1500, "1.5k"), (37230, "37k")]
+)
+def test_a_large_figure_is_written_short_enough_for_the_axis(value: float, shown: str) -> None:
+    assert axis_text(value) == shown
