@@ -182,9 +182,20 @@ def validate_account(
             check()
         except ValidationError as exc:
             errors[field] = exc.error_list
+    if errors and "username" not in errors and username_taken(user.username):
+        # Said now with the rest, not after they are fixed; a valid signup learns it from the
+        # unique constraint instead, without this query.
+        taken = SignupConflict("username")
+        errors["username"] = [ValidationError(taken.message, code=taken.code)]
     if errors:
         raise ValidationError(errors)
     return user
+
+
+def username_taken(username: str) -> bool:
+    return User.objects.with_username(username).exists() or (
+        not settings.SIGNUP_REVEALS_TAKEN_EMAIL and username_reserved(username)
+    )
 
 
 def validate_username(user: User) -> None:

@@ -67,6 +67,15 @@ def test_taken_email_answers_409_with_code_and_field(client: Client) -> None:
     assert response.json()["field"] == "email"
 
 
+def test_a_taken_username_is_told_with_the_other_fields_errors(client: Client) -> None:
+    """Not only once the rest is fixed."""
+    signup("alice")
+    response = signup_request(client, {"username": "ALICE", "email": "nope"})
+    assert response.status_code == 422
+    errors = {error["field"]: error["code"] for error in response.json()["errors"]}
+    assert errors == {"username": "username_taken", "email": "invalid"}
+
+
 def test_invalid_fields_answer_422_with_each_field(client: Client) -> None:
     response = signup_request(client, {"username": "no spaces", "email": "nope", "password": "123"})
     assert response.status_code == 422

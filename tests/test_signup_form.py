@@ -96,6 +96,14 @@ def test_taken_username_is_reported_on_the_username_field(client: Client) -> Non
     assert User.objects.count() == 1
 
 
+def test_a_taken_username_is_reported_with_the_other_mistakes(client: Client) -> None:
+    signup("alice", email="first@example.com")
+    response = client.post("/signup/", form_data(username="alice", email="nope"))
+    page = response.content.decode()
+    assert "An account with this username already exists." in page
+    assert "Enter a valid email address." in page
+
+
 def test_missing_fields_are_each_reported(client: Client) -> None:
     response = client.post("/signup/", {})
     assert response.status_code == 400
