@@ -43,20 +43,30 @@ def check_link(uidb64: str, token: str) -> tuple[User | None, Verification]:
     return user, Verification.PENDING
 
 
-def verify_email(uidb64: str, token: str, *, ip_address: str | None) -> Verification:
+def verify_email(
+    uidb64: str, token: str, *, ip_address: str | None
+) -> tuple[User | None, Verification]:
     """Only the address the link was made for is verified: one corrected at the same moment
     leaves the link void (the token covers the address, and so does the UPDATE)."""
     user, outcome = check_link(uidb64, token)
     if user is None or outcome is not Verification.PENDING:
-        return outcome
+        return user, outcome
+    if mark_verified(user, ip_address=ip_address):
+        return user, Verification.VERIFIED
+    # Verified by a concurrent request, or the address was just corrected.
+    return check_link(uidb64, token)
+
+
+def mark_verified(user: User, *, ip_address: str | None) -> bool:
+    """The address `user` was loaded with, if it is still the account's and unverified; with
+    its audit record. Also for a password set from a reset link: that link went to the address
+    too (Django's reset token covers it), which proves the inbox as well."""
     with transaction.atomic():
         updated = User.objects.filter(
             pk=user.pk, email=user.email, email_verified_at__isnull=True
         ).update(email_verified_at=timezone.now())
-        if not updated:  # verified by a concurrent request, or the address was just corrected
-            _, outcome = check_link(uidb64, token)
-            return outcome
-        queue_audit_event(
-            AuditRecord.Action.EMAIL_VERIFIED, user=user, source="web", ip_address=ip_address
-        )
-    return Verification.VERIFIED
+        if updated:
+            queue_audit_event(
+                AuditRecord.Action.EMAIL_VERIFIED, user=user, source="web", ip_address=ip_address
+            )
+    return bool(updated)

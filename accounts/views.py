@@ -32,7 +32,8 @@ from accounts.signup_followup import (
     remember,
     sign_up_once,
 )
-from accounts.verification import Verification, check_link, verify_email
+from accounts.tokens import set_password_url
+from accounts.verification import Verification, check_link, mark_verified, verify_email
 from throttling.limits import RateLimited
 
 
@@ -119,14 +120,21 @@ def account(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def verify_email_link(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     """Opening the link shows a button; only pressing it (a POST) verifies."""
-    if request.method == "POST":
-        user, outcome = None, verify_email(uidb64, token, ip_address=client_ip(request))
+    confirmed = request.method == "POST"
+    if confirmed:
+        user, outcome = verify_email(uidb64, token, ip_address=client_ip(request))
     else:
         user, outcome = check_link(uidb64, token)
     status = 400 if outcome is Verification.INVALID else 200
     context = {
         "outcome": outcome.value,
         "email": user.email if outcome is Verification.PENDING else "",
+        # An account made without a password (through the API) goes on to choose one.
+        "choose_password_url": (
+            set_password_url(user)
+            if confirmed and user is not None and not user.has_usable_password()
+            else ""
+        ),
         "form": EmailForm(),
     }
     return render(request, "accounts/verify_email.html", context, status=status)
@@ -203,6 +211,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: auth_views.SetPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
         record_password_changed(self.request, form.user)
+        mark_verified(form.user, ip_address=client_ip(self.request))
         return response
 
 

@@ -221,6 +221,30 @@ def test_set_password_applies_the_password_validators(
     assert not User.objects.get(username="bob").has_usable_password()
 
 
+def test_a_password_set_from_the_welcome_email_verifies_the_address_too(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    """That link went to the address as well: the person need not open the other one."""
+    link = link_in(welcome_for("bob", mailoutbox, password=None), "/password-reset/")
+    set_url = client.get(link, follow=True).redirect_chain[-1][0]
+    client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    bob = User.objects.get(username="bob")
+    assert bob.is_email_verified
+    assert bob.audit_records.filter(action=AuditRecord.Action.EMAIL_VERIFIED).count() == 1
+
+
+def test_confirming_an_address_of_an_account_without_a_password_goes_on_to_choose_one(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    link = link_in(welcome_for("bob", mailoutbox, password=None), "/verify-email/")
+    page = client.post(link).content.decode()
+    assert "Your account has no password yet" in page
+    set_link = re.search(r'href="https?://[^/"]+(/password-reset/[^"]+)"', page).group(1)
+    set_url = client.get(set_link, follow=True).redirect_chain[-1][0]
+    client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert User.objects.get(username="bob").check_password(NEW_PASSWORD)
+
+
 def test_account_with_a_password_gets_no_set_password_link(
     sync_tasks: None, mailoutbox: list
 ) -> None:

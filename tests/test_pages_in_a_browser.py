@@ -257,6 +257,10 @@ STATES: dict[str, Callable[[Visit], None]] = {
         visit.go(verification_link(signup("alice"))),
         visit.press("Confirm my address"),
     ),
+    "verify-email-verified-no-password": lambda visit: (
+        visit.go(verification_link(signup("alice", password=None))),
+        visit.press("Confirm my address"),
+    ),
     "verify-email-already-verified": lambda visit: (
         visit.go(link := verification_link(signup("alice"))),
         visit.press("Confirm my address"),
