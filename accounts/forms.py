@@ -2,7 +2,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -95,7 +100,19 @@ class QueuedPasswordResetForm(CanonicalEmail, PasswordResetForm):
         )
 
 
-class ThrottledPasswordChangeForm(PasswordChangeForm):
+class NewPasswordRulesOnItsOwnField:
+    """Django puts what the password rules say of a new password under its confirmation; the
+    signup form, under the password: the same here."""
+
+    def validate_password_for_user(self, user: Any, password_field_name: str = "") -> None:
+        super().validate_password_for_user(user, "new_password1")  # type: ignore[misc]
+
+
+class NewPasswordForm(NewPasswordRulesOnItsOwnField, SetPasswordForm):
+    """The set-password and reset link's form."""
+
+
+class ThrottledPasswordChangeForm(NewPasswordRulesOnItsOwnField, PasswordChangeForm):
     """The current password is checked as a log-in is, held to the same limits: a session left
     open in a shared browser is no way to guess it without them."""
 

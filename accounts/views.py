@@ -17,6 +17,7 @@ from accounts.emails.requests import request_account_email
 from accounts.forms import (
     EmailForm,
     LoginForm,
+    NewPasswordForm,
     QueuedPasswordResetForm,
     SignupForm,
     ThrottledPasswordChangeForm,
@@ -205,10 +206,11 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = NewPasswordForm
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
 
-    def form_valid(self, form: auth_views.SetPasswordForm) -> HttpResponse:
+    def form_valid(self, form: NewPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
         record_password_changed(self.request, form.user)
         mark_verified(form.user, ip_address=client_ip(self.request))

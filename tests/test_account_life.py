@@ -5,6 +5,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 from django.utils import formats, timezone
 from django_q.models import OrmQ
@@ -32,6 +33,14 @@ def alice(sync_tasks: None, mailoutbox: list) -> User:
     user = signup("alice")
     mailoutbox.clear()
     return user
+
+
+def errors_of(response: HttpResponse, field_id: str) -> list[str]:
+    """The errors shown under one field (templates/forms.html)."""
+    listed = re.search(
+        rf'<ul class="errors" id="{field_id}_errors">(.*?)</ul>', response.content.decode(), re.S
+    )
+    return re.findall(r"<li>(.*?)</li>", listed.group(1)) if listed else []
 
 
 def welcome_for(username: str, mailoutbox: list, **fields: object) -> object:
@@ -217,7 +226,7 @@ def test_set_password_applies_the_password_validators(
     set_url = client.get(link, follow=True).redirect_chain[-1][0]
     response = client.post(set_url, {"new_password1": "12345678", "new_password2": "12345678"})
     assert response.status_code == 200
-    assert "This password is too common." in response.content.decode()
+    assert "This password is too common." in errors_of(response, "id_new_password1")
     assert not User.objects.get(username="bob").has_usable_password()
 
 
@@ -392,6 +401,20 @@ def test_a_person_logged_in_changes_their_password_with_the_current_one(
     assert response["Location"] == "/account/"
     assert User.objects.get(pk=alice.pk).check_password(NEW_PASSWORD)
     assert "Your new password is set." in client.get("/account/").content.decode()
+
+
+def test_a_weak_new_password_is_told_under_the_new_password_field(
+    alice: User, client: Client
+) -> None:
+    client.force_login(alice)
+    response = client.post(
+        "/account/password/",
+        {"old_password": STRONG_PASSWORD, "new_password1": "123", "new_password2": "123"},
+    )
+    assert "This password is too short. It must contain at least 8 characters." in errors_of(
+        response, "id_new_password1"
+    )
+    assert errors_of(response, "id_new_password2") == []
 
 
 def test_a_wrong_current_password_changes_nothing(alice: User, client: Client) -> None:
