@@ -119,6 +119,23 @@ def test_post_without_csrf_token_is_refused_with_a_clear_page() -> None:
     assert not User.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("sent_to", "referer", "link"),
+    [
+        ("/login/", "", "/login/"),
+        ("/verify-email/resend/", "http://testserver/signup/done/", "/signup/done/"),
+        ("/login/", "https://elsewhere.example/login/", "/login/"),
+    ],
+)
+def test_an_expired_form_links_back_to_the_page_it_was_on(
+    sent_to: str, referer: str, link: str
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(sent_to, {}, HTTP_REFERER=referer)
+    assert response.status_code == 403
+    assert f'<a href="{link}">open the form again</a>' in response.content.decode()
+
+
 def test_unknown_page_answers_404_with_our_page(client: Client) -> None:
     response = client.get("/no-such-page/")
     assert response.status_code == 404
