@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.models import Success, Task
@@ -208,11 +209,24 @@ def test_worker_reuses_its_mail_server_connection_and_reconnects_when_it_drops(
 
 
 def test_in_development_each_email_is_a_file_of_its_own(settings: object, tmp_path: Path) -> None:
-    """The file backend writes one file per connection: none is kept open for it."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    """In the same second too: Django's own file backend appended those to one file."""
+    settings.EMAIL_BACKEND = "portal.mail.MessageFileBackend"
     settings.EMAIL_FILE_PATH = tmp_path
-    send_welcome_email(signup("alice").pk)
-    send_welcome_email(signup("bob").pk)
+    users = [signup(f"user{number}", password=None) for number in range(5)]
+    for user in users:
+        send_welcome_email(user.pk)
+    files = list(tmp_path.iterdir())
+    assert len(files) == 5
+    assert all(file.read_text().count("Subject: ") == 1 for file in files)
+
+
+def test_one_connection_of_the_development_backend_writes_a_file_per_email(
+    settings: object, tmp_path: Path
+) -> None:
+    settings.EMAIL_FILE_PATH = tmp_path
+    with get_connection("portal.mail.MessageFileBackend") as mail_connection:
+        for to in ("a@example.com", "b@example.com"):
+            EmailMessage("Hi", "Body", to=[to], connection=mail_connection).send()
     assert len(list(tmp_path.iterdir())) == 2
 
 

@@ -3,7 +3,7 @@
 Django's send() opens and closes an SMTP connection for every message: a connect, EHLO and QUIT
 around each email, which the benchmark showed to be the largest part of a welcome task. Other
 backends (development's files, the console) open nothing costly, and get a connection per
-email: the file backend writes one file per connection, so one file per email.
+email (development's file backend, portal.mail, writes a file per email either way).
 """
 
 import logging
