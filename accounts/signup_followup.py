@@ -47,10 +47,12 @@ def new_form_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def sign_up_once(form_token: str, **fields: Any) -> SignedUp:
+def sign_up_once(form_token: str, remembered: SignedUp | None = None, **fields: Any) -> SignedUp:
     """sign_up(), where a second submission of the same form (with the same password) finds
     what the first one made, waiting for it if it is still running. The token is unguessable
-    and in the page only. Raises what sign_up() raises."""
+    and in the page only. So is the same signup sent again from a new form by the browser
+    that made it (`remembered`, from its session): Back reloads the form with a new token.
+    Raises what sign_up() raises."""
     key = form_key(form_token)
     first = bool(form_token) and cache.add(key, IN_PROGRESS, FOLLOW_UP_WINDOW.total_seconds())
     try:
@@ -58,8 +60,7 @@ def sign_up_once(form_token: str, **fields: Any) -> SignedUp:
     except SignupConflict:
         if first:
             cache.delete(key)
-            raise
-        earlier = first_submission(key)
+        earlier = (None if first else first_submission(key)) or remembered
         if earlier is None or not same_signup(earlier, fields):
             raise
         return earlier

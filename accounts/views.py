@@ -52,6 +52,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         try:
             signed_up = sign_up_once(
                 form.cleaned_data["form_token"],
+                remembered=recall(request),
                 username=form.cleaned_data["username"],
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],

@@ -207,6 +207,29 @@ def test_another_form_with_the_same_name_and_password_is_told_the_name_is_taken(
     assert "An account with this username already exists." in answer.content.decode()
 
 
+def test_the_same_signup_sent_again_from_a_reloaded_form_lands_on_the_success_page(
+    client: Client,
+) -> None:
+    """Back after signing up reloads the form with a new token; the browser's session still
+    remembers the signup it made."""
+    client.post("/signup/", form_data(form_token=form_token(client)))
+    again = client.post("/signup/", form_data(form_token=form_token(client)))
+    assert again.status_code == 302
+    assert again["Location"] == "/signup/done/"
+    assert User.objects.count() == 1
+
+
+def test_a_reloaded_form_with_another_password_is_told_the_name_is_taken(client: Client) -> None:
+    client.post("/signup/", form_data(form_token=form_token(client)))
+    other = "Another-pass-4711"
+    again = client.post(
+        "/signup/",
+        form_data(form_token=form_token(client), password=other, password_confirmation=other),
+    )
+    assert again.status_code == 400
+    assert "An account with this username already exists." in again.content.decode()
+
+
 def test_a_form_sent_twice_with_another_name_is_told_the_name_is_taken(client: Client) -> None:
     signup("bob")
     token = form_token(client)
