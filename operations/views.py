@@ -8,6 +8,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
@@ -96,10 +97,22 @@ def status_page(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_POST
 def requeue(request: HttpRequest) -> HttpResponse:
-    count = requeue_failed(request.POST.getlist("failure"))
+    ticked = request.POST.getlist("failure")
+    if not ticked:
+        messages.warning(request, _("Nothing was re-queued: tick the failed tasks to re-queue."))
+        return redirect("operations:status")
+    count = requeue_failed(ticked)
     messages.success(
         request,
         ngettext("Re-queued %(count)d failed task.", "Re-queued %(count)d failed tasks.", count)
         % {"count": count},
     )
+    if count < len(ticked):
+        messages.warning(
+            request,
+            _(
+                "Some were not re-queued: already re-queued, or waiting for their next attempt"
+                " (the log says which)."
+            ),
+        )
     return redirect("operations:status")

@@ -117,6 +117,26 @@ def test_staff_requeue_failed_tasks_from_the_status_page(admin_client: Client) -
 
 
 @pytest.mark.django_db
+def test_requeueing_with_nothing_ticked_says_so_instead_of_a_success(
+    admin_client: Client,
+) -> None:
+    failed_welcome_email(99)
+    admin_client.post("/staff/status/requeue/", {})
+    page = admin_client.get("/staff/status/").content.decode()
+    assert '<p class="alert alert--error" role="alert">Nothing was re-queued' in page
+    assert Failure.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_task_that_could_not_be_requeued_is_told_apart(admin_client: Client) -> None:
+    failure = failed_welcome_email(99)
+    admin_client.post("/staff/status/requeue/", {"failure": [failure.id, "no-such-task"]})
+    page = admin_client.get("/staff/status/").content.decode()
+    assert "Re-queued 1 failed task." in page
+    assert "Some were not re-queued" in page
+
+
+@pytest.mark.django_db
 def test_status_json_is_for_staff(client: Client, django_user_model: type) -> None:
     assert client.get("/api/status/").status_code == 401
     client.force_login(django_user_model.objects.create_user("bob", "bob@example.com", "pw"))
