@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from accounts.models import User
-from taskqueue.status import task_history
+from taskqueue.status import failed_attempts, task_history, task_label
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ def account_story(user: User) -> list[Event]:
         )
     for task in task_history(task_names(user)):
         events.append(Event(task["started"], f"{task['task']}: {outcome(task)}", task["error"]))
+    for attempt in failed_attempts(task_names(user)):
+        events.append(
+            Event(attempt.failed_at, f"{task_label(attempt.func)}: attempt failed", attempt.error)
+        )
     for webhook in user.webhook_deliveries.prefetch_related("attempts"):
         for attempt in webhook.attempts.all():
             answer = attempt.status_code or attempt.error

@@ -51,3 +51,21 @@ class QueueSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.depth} queued at {self.taken_at:%H:%M}"
+
+
+class FailedAttempt(models.Model):
+    """One failed attempt of a task, kept after the task succeeds on a later attempt or is
+    re-queued (django-q2's Failure is one row per task, updated in place and gone once it
+    succeeds): what the status charts and the last hour's counts show as failures."""
+
+    task_id = models.CharField(max_length=32, db_index=True)
+    name = models.CharField(max_length=100, db_index=True)
+    func = models.CharField(max_length=256)
+    failed_at = models.DateTimeField(db_index=True)
+    error = models.CharField(max_length=200, blank=True, help_text="The exception and its message.")
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} failed at {self.failed_at:%H:%M:%S}"

@@ -13,14 +13,28 @@ from django_q.signals import post_execute
 
 from taskqueue.enqueue import process_broker
 from taskqueue.lookups import failed_before
-from taskqueue.models import QueueSample
+from taskqueue.models import FailedAttempt, QueueSample
 from taskqueue.requeue import forget_stale_retries
 from taskqueue.retries import forget_retry
-from taskqueue.status import oldest_queued_age
+from taskqueue.status import error_summary, oldest_queued_age
 
 logger = logging.getLogger(__name__)
 
 SAMPLES_KEPT = timedelta(days=2)
+
+
+@receiver(post_execute)
+def record_failed_attempt(sender: str, task: dict[str, Any], **kwargs: Any) -> None:
+    """Runs in the monitor after each result; writes only for a failure."""
+    if task["success"]:
+        return
+    FailedAttempt.objects.create(
+        task_id=task["id"],
+        name=task.get("name") or "",
+        func=str(task.get("func") or ""),
+        failed_at=task.get("stopped") or timezone.now(),
+        error=error_summary(task.get("result")),
+    )
 
 
 @receiver(post_execute)
@@ -50,7 +64,8 @@ def settle_after_success(sender: str, task: dict[str, Any], **kwargs: Any) -> No
 
 def prune_task_results() -> str:
     """Delete successful task results older than TASK_RESULT_RETENTION_HOURS, queue samples
-    older than two days and notes of retries whose queue row is gone; keep failures.
+    and failed attempts older than two days and notes of retries whose queue row is gone; keep
+    failures.
 
     Scheduled hourly (`prune-task-results`), instead of django-q2's save_limit, which prunes on
     every saved result under a lock on all results and so throttles the whole cluster.
@@ -58,6 +73,7 @@ def prune_task_results() -> str:
     cutoff = timezone.now() - timedelta(hours=settings.TASK_RESULT_RETENTION_HOURS)
     deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
     QueueSample.objects.filter(taken_at__lt=timezone.now() - SAMPLES_KEPT).delete()
+    FailedAttempt.objects.filter(failed_at__lt=timezone.now() - SAMPLES_KEPT).delete()
     forget_stale_retries()
     logger.info("pruned %s task results older than %s", deleted, cutoff.isoformat())
     return f"pruned {deleted}"

@@ -5,14 +5,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Failure, OrmQ, Task
 from django_q.status import Stat
 
 from taskqueue.enqueue import TaskFunction, process_broker, task_path
-from taskqueue.models import QueueSample, ScheduledRetry
+from taskqueue.models import FailedAttempt, QueueSample, ScheduledRetry
 
 SuccessCounter = Callable[[datetime], int]
 
@@ -62,16 +62,19 @@ def clusters_reporting() -> list[Stat]:
 
 
 def results_since(since: datetime) -> list[dict[str, Any]]:
-    """Per task function: how many runs succeeded and failed since `since`."""
+    """Per task function: how many tasks succeeded, and how many attempts failed, since
+    `since` (a task that failed twice, then succeeded, counts 1 and 2)."""
     saved = (
-        Task.objects.filter(stopped__gte=since)
+        Task.objects.filter(stopped__gte=since, success=True)
         .values("func")
-        .annotate(
-            succeeded=Count("id", filter=Q(success=True)),
-            failed=Count("id", filter=Q(success=False)),
-        )
+        .annotate(succeeded=Count("id"))
     )
-    rows = {row["func"]: row for row in saved}
+    rows = {row["func"]: {**row, "failed": 0} for row in saved}
+    failed = (
+        FailedAttempt.objects.filter(failed_at__gte=since).values("func").annotate(n=Count("id"))
+    )
+    for row in failed:
+        rows.setdefault(row["func"], {"func": row["func"], "succeeded": 0})["failed"] = row["n"]
     for func, count_effects in success_counters.items():
         row = rows.setdefault(func, {"func": func, "succeeded": 0, "failed": 0})
         row["succeeded"] = count_effects(since)
@@ -122,9 +125,16 @@ def task_history(names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def failed_attempts(names: list[str]) -> QuerySet[FailedAttempt]:
+    """Each failed attempt of the tasks with these names, each when it failed (kept two days)."""
+    return FailedAttempt.objects.filter(name__in=names)
+
+
 def failure_times(since: datetime) -> list[datetime]:
-    """When each failure that is still recorded happened (a settled one became a success)."""
-    return list(Failure.objects.filter(stopped__gte=since).values_list("stopped", flat=True))
+    """When each failed attempt happened, those of tasks that later succeeded too."""
+    return list(
+        FailedAttempt.objects.filter(failed_at__gte=since).values_list("failed_at", flat=True)
+    )
 
 
 def queue_samples(since: datetime) -> list[tuple[datetime, int, float]]:

@@ -8,7 +8,7 @@ from django_q.signing import SignedPackage
 
 from accounts.models import User
 from accounts.signup import sign_up
-from taskqueue.models import ScheduledRetry
+from taskqueue.models import FailedAttempt, ScheduledRetry
 
 STRONG_PASSWORD = "correct-horse-battery-staple"
 
@@ -30,11 +30,21 @@ def many_signups(count: int, prefix: str = "user") -> list[User]:
     return [signup(f"{prefix}{number}", password=None) for number in range(count)]
 
 
-def failed_welcome_email(user_id: int, name: str | None = None) -> Failure:
-    """A welcome task that exhausted its attempts, as the monitor records it."""
+def failed_welcome_email(user_id: int, name: str | None = None, attempts: int = 5) -> Failure:
+    """A welcome task that exhausted its attempts, as the monitor records it: its failure, and
+    each attempt that failed."""
     now = timezone.now()
+    task_id = uuid.uuid4().hex
+    for _attempt in range(attempts):
+        FailedAttempt.objects.create(
+            task_id=task_id,
+            name=name or f"welcome-email-{user_id}",
+            func="accounts.tasks.send_welcome_email",
+            failed_at=now,
+            error="ConnectionRefusedError: [Errno 111] Connection refused",
+        )
     return Failure.objects.create(
-        id=uuid.uuid4().hex,
+        id=task_id,
         name=name or f"welcome-email-{user_id}",
         func="accounts.tasks.send_welcome_email",
         args=(user_id,),
@@ -43,7 +53,7 @@ def failed_welcome_email(user_id: int, name: str | None = None) -> Failure:
         stopped=now,
         result="ConnectionRefusedError: [Errno 111] Connection refused",
         success=False,
-        attempt_count=5,
+        attempt_count=attempts,
     )
 
 

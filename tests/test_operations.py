@@ -147,7 +147,7 @@ def test_status_json_is_for_staff(client: Client, django_user_model: type) -> No
 @pytest.mark.django_db
 def test_status_json_reports_depth_results_and_failures(admin_client: Client) -> None:
     signup("alice")
-    failed_welcome_email(99)
+    failed_welcome_email(99, attempts=1)
     status = admin_client.get("/api/status/").json()
     assert status["queue"]["depth"] == OrmQ.objects.count() >= 2
     assert status["queue"]["oldest_age_seconds"] >= 0

@@ -12,11 +12,11 @@ from django_q.models import Failure, OrmQ, Task
 from taskqueue import retries
 from taskqueue.broker import DatabaseBroker
 from taskqueue.enqueue import TaskCall, enqueue_together
-from taskqueue.models import ScheduledRetry
+from taskqueue.models import FailedAttempt, ScheduledRetry
 from taskqueue.requeue import requeue_failures
 from taskqueue.results import prune_task_results
 from taskqueue.retries import backoff, shortest_schedule
-from taskqueue.status import queue_status
+from taskqueue.status import queue_status, results_since
 from tests import test_django_q2_contract as contract
 from tests.outcomes import deliver, make_claimable
 
@@ -81,6 +81,23 @@ def test_a_task_that_succeeds_on_a_later_attempt_waits_for_nothing_more(
     assert not ScheduledRetry.objects.exists()
     assert not Failure.objects.exists()
     assert Task.objects.get(name="flaky").attempt_count == 2
+
+
+def test_a_failed_attempt_stays_counted_after_its_task_succeeds(
+    broker: DatabaseBroker, failing: None
+) -> None:
+    """The status charts and the last hour's counts show it; the failure record is gone."""
+    contract.failures_to_come = 1
+    queue_flaky()
+    deliver(broker)
+    make_claimable()
+    deliver(broker)
+    assert not Failure.objects.exists()
+    [attempt] = FailedAttempt.objects.all()
+    assert attempt.name == "flaky"
+    assert attempt.error
+    [row] = [row for row in results_since(timezone.now() - timedelta(hours=1)) if row["failed"]]
+    assert (row["succeeded"], row["failed"]) == (1, 1)
 
 
 def test_a_task_out_of_attempts_has_failed_for_good(
