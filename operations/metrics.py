@@ -58,7 +58,7 @@ def task_metrics() -> Iterator[Metric]:
     """Gauges, not counters: django-q2's results are pruned, so they count what is kept."""
     finished = GaugeMetricFamily(
         "portal_tasks_finished_last_hour",
-        "Task runs that finished in the last hour, by task and outcome.",
+        "In the last hour, by task: tasks that succeeded, and attempts that failed.",
         labels=["task", "outcome"],
     )
     for row in results_since(timezone.now() - timedelta(hours=1)):
