@@ -43,7 +43,7 @@ def account_story(user: User) -> list[Event]:
             )
         )
     for task in task_history(task_names(user)):
-        events.append(Event(task["started"], f"{task['task']}: {outcome(task)}", task["error"]))
+        events.append(Event(task["stopped"], f"{task['task']}: {outcome(task)}", task["error"]))
     for attempt in failed_attempts(task_names(user)):
         events.append(
             Event(attempt.failed_at, f"{task_label(attempt.func)}: attempt failed", attempt.error)
