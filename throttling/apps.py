@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ThrottlingConfig(AppConfig):
@@ -9,4 +10,4 @@ class ThrottlingConfig(AppConfig):
         from taskqueue.status import label_task
         from throttling.limits import prune_counters
 
-        label_task(prune_counters, "Pruning rate-limit counters")
+        label_task(prune_counters, _("Pruning rate-limit counters"))

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WebhooksConfig(AppConfig):
@@ -9,4 +10,4 @@ class WebhooksConfig(AppConfig):
         from taskqueue.status import label_task
         from webhooks.delivery import deliver_webhook
 
-        label_task(deliver_webhook, "Signup webhook")
+        label_task(deliver_webhook, _("Signup webhook"))
