@@ -175,8 +175,8 @@ def replace_email(account: User | None, new_email: str, *, ip_address: str | Non
     message = _("An account with this email already exists.")
     if taken:
         raise ValidationError({"email": ValidationError(message, code="email_taken")})
-    if account is None:
-        return True
+    if account is None:  # answered as the real correction below would be
+        return cooldown_passed(EmailDelivery.Kind.VERIFICATION, new_email)
     account.email = new_email
     try:
         with transaction.atomic():

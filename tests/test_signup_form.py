@@ -381,6 +381,21 @@ def test_with_taken_addresses_hidden_a_correction_to_one_looks_like_any_other(
     assert mailoutbox[-1].to == ["bob@example.com"]  # the owner is told someone tried
 
 
+@pytest.mark.parametrize("address_taken", [True, False])
+def test_with_taken_addresses_hidden_a_correction_answers_alike_whether_an_account_was_made(
+    client: Client, settings: object, sync_tasks: None, address_taken: bool
+) -> None:
+    """Inside the new address's cooldown the answer is the same whether the signup made an
+    account or was only answered as if it had."""
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    if address_taken:
+        signup("bob", email="probed@example.com")
+    client.post("/verify-email/resend/", {"email": "mine@example.com"})  # the cooldown starts
+    client.post("/signup/", form_data(email="probed@example.com"))
+    answer = client.post("/signup/done/email/", {"email": "mine@example.com"})
+    assert answer["Location"] == "/signup/done/?corrected=wait"
+
+
 def test_correcting_to_the_same_address_says_it_is_the_one_the_email_went_to(
     client: Client,
 ) -> None:
