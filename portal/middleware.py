@@ -1,7 +1,9 @@
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.middleware.common import CommonMiddleware
 from django.urls import is_valid_path
+from django.utils.http import escape_leading_slashes
 from django.utils.translation import gettext as _
 
 from portal.api import error_response
@@ -67,3 +69,23 @@ class JsonApiMiddleware:
 
 def is_json(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").startswith("application/json")
+
+
+class PermanentRedirectKeepingTheMethod(HttpResponsePermanentRedirect):
+    status_code = 308
+
+
+class SlashAppendingMiddleware(CommonMiddleware):
+    """Django's CommonMiddleware, but a form sent to an address without its trailing slash
+    (`POST /signup`) is sent on with its method and body (308): Django answered 301, which
+    browsers follow with a GET that drops the form, and raised an error page under DEBUG."""
+
+    def get_full_path_with_slash(self, request: HttpRequest) -> str:
+        return escape_leading_slashes(request.get_full_path(force_append_slash=True))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if request.method in ("GET", "HEAD") or response.status_code != 404:
+            return super().process_response(request, response)
+        if self.should_redirect_with_slash(request):
+            return PermanentRedirectKeepingTheMethod(self.get_full_path_with_slash(request))
+        return super().process_response(request, response)

@@ -133,7 +133,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     # Before CommonMiddleware: an API address without its trailing slash gets a JSON answer.
     "portal.middleware.JsonApiMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "portal.middleware.SlashAppendingMiddleware",  # Django's CommonMiddleware, keeping a POST
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -127,3 +127,15 @@ def test_a_head_request_is_answered_as_a_get_without_a_body(client: Client, path
     response = client.head(path)
     assert response.status_code == client.get(path).status_code != 405
     assert response.content == b""
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_form_sent_to_an_address_without_its_slash_is_sent_on_with_its_method(
+    client: Client, settings: object, debug: bool
+) -> None:
+    """308, not Django's 301 (which browsers follow with a GET) nor, under DEBUG, an error."""
+    settings.DEBUG = debug
+    response = client.post("/signup?next=x", {"username": "alice"})
+    assert response.status_code == 308
+    assert response["Location"] == "/signup/?next=x"
+    assert client.get("/signup")["Location"] == "/signup/"
