@@ -67,4 +67,4 @@ def test_every_worker_of_a_real_cluster_is_prepared_without_error(
         lambda: cluster.log().count("prepared for its first task") == 2,
         message="both workers to say they are prepared",
     )
-    assert "failed" not in cluster.log()
+    assert "failed" not in cluster.log(), cluster.log()
