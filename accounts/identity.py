@@ -4,7 +4,7 @@ and compared in, and the look-alikes refused before they get that far."""
 import re
 import unicodedata
 
-from confusable_homoglyphs import confusables
+from confusable_homoglyphs import categories, confusables
 from django.core.exceptions import ValidationError
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -44,7 +44,7 @@ def canonical_email(address: str) -> str:
         validated = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValidationError(invalid_email_message(exc), code="invalid") from exc
-    if any(confusables.is_dangerous(label) for label in validated.domain.split(".")):
+    if any(mixes_look_alike_scripts(label) for label in validated.domain.split(".")):
         raise ValidationError(
             _(
                 "This address's domain mixes letters of different alphabets that look alike "
@@ -104,10 +104,22 @@ def reject_invisible_characters(username: str) -> None:
             )
 
 
+# The scripts whose letters pass for one another. Other mixes are how languages are written
+# (Japanese mixes Han, Hiragana and Katakana; Latin goes with any), and TR39's "highly
+# restrictive" profile allows them.
+LOOK_ALIKE_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK"}
+
+
+def mixes_look_alike_scripts(text: str) -> bool:
+    """Letters of two of LOOK_ALIKE_SCRIPTS, one of them confusable with another's (a Cyrillic
+    "a" in "admin"): text made to be mistaken for other text (Unicode TR39 confusables)."""
+    scripts = {categories.alias(char) for char in text if char.isalpha()}
+    return len(scripts & LOOK_ALIKE_SCRIPTS) > 1 and bool(confusables.is_dangerous(text))
+
+
 def reject_look_alikes(username: str) -> None:
-    """Letters of several scripts that can pass for one another (a Cyrillic "a" in "admin") are
-    refused: such a name is made to be mistaken for another (Unicode TR39 confusables)."""
-    if confusables.is_dangerous(username):
+    """A name written in one script, or as a language mixes them, is welcome."""
+    if mixes_look_alike_scripts(username):
         raise ValidationError(
             _(
                 "This username mixes letters of different alphabets that look alike; "

@@ -255,12 +255,26 @@ def test_an_address_whose_domain_mixes_look_alike_scripts_is_refused(client: Cli
     assert not User.objects.exists()
 
 
-def test_an_address_on_a_domain_in_one_script_is_welcome(client: Client) -> None:
-    response = post_json(
-        client, "/api/signups/", {"username": "bob", "email": "bob@m\u00fcnchen.de"}
-    )
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "m\u00fcnchen.de",
+        "\u65e5\u672c\u8a9e\u30c9\u30e1\u30a4\u30f3.jp",  # Han and Katakana, as Japanese is written
+        "shop-\u6771\u4eac.jp",  # Latin and Han
+    ],
+)
+def test_an_address_on_a_domain_written_as_its_language_is_welcome(
+    client: Client, domain: str
+) -> None:
+    response = post_json(client, "/api/signups/", {"username": "bob", "email": f"bob@{domain}"})
     assert response.status_code == 201
-    assert User.objects.get().email == "bob@m\u00fcnchen.de"
+    assert User.objects.get().email == f"bob@{domain}"
+
+
+def test_a_username_written_as_japanese_is_written_is_welcome(client: Client) -> None:
+    name = "\u5c71\u7530\u305f\u308d\u3046"  # Han and Hiragana
+    response = post_json(client, "/api/signups/", {"username": name, "email": "t@example.com"})
+    assert response.status_code == 201
 
 
 @pytest.mark.parametrize(
