@@ -68,12 +68,15 @@ def sign_up(
     With SIGNUP_REVEALS_TAKEN_EMAIL=False a taken address raises nothing: the account returned
     is not saved (its pk is None) and the address's owner is told by email instead.
     """
-    user = validate_account(
-        username=username,
-        email=email,
-        password=password,
-        password_confirmation=password_confirmation,
-    )
+    try:
+        user = validate_account(
+            username=username,
+            email=email,
+            password=password,
+            password_confirmation=password_confirmation,
+        )
+    except ValidationError as invalid:
+        raise with_taken_username(invalid, username, ip_address) from None
     # A hash costs a tenth of a second: the client's signup is counted before it, refusing a
     # client past its limit. Without one, it is counted in the account's own transaction.
     count_in_transaction = password is None
@@ -182,14 +185,26 @@ def validate_account(
             check()
         except ValidationError as exc:
             errors[field] = exc.error_list
-    if errors and "username" not in errors and username_taken(user.username):
-        # Said now with the rest, not after they are fixed; a valid signup learns it from the
-        # unique constraint instead, without this query.
-        taken = SignupConflict("username")
-        errors["username"] = [ValidationError(taken.message, code=taken.code)]
     if errors:
         raise ValidationError(errors)
     return user
+
+
+def with_taken_username(
+    invalid: ValidationError, username: str, ip_address: str | None
+) -> ValidationError:
+    """A taken username is told with the other mistakes, not only once they are fixed (a valid
+    signup learns it from the unique constraint, without this query). Asking counts as a signup
+    against the client's limit, as a signup refused as taken does: else any invalid form would
+    probe names without one."""
+    errors = invalid.error_dict
+    if "username" in errors:
+        return invalid
+    limit_signups(ip_address)
+    if username_taken(User.normalize_username(username)):
+        taken = SignupConflict("username")
+        errors["username"] = [ValidationError(taken.message, code=taken.code)]
+    return ValidationError(errors)
 
 
 def username_taken(username: str) -> bool:

@@ -122,8 +122,7 @@ def account(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def verify_email_link(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     """Opening the link shows a button; only pressing it (a POST) verifies."""
-    confirmed = request.method == "POST"
-    if confirmed:
+    if request.method == "POST":
         user, outcome = verify_email(uidb64, token, ip_address=client_ip(request))
     else:
         user, outcome = check_link(uidb64, token)
@@ -132,9 +131,10 @@ def verify_email_link(request: HttpRequest, uidb64: str, token: str) -> HttpResp
         "outcome": outcome.value,
         "email": user.email if outcome is Verification.PENDING else "",
         # An account made without a password (through the API) goes on to choose one.
+        # Only to the request that verified: a used link stays good for "already verified".
         "choose_password_url": (
             set_password_url(user)
-            if confirmed and user is not None and not user.has_usable_password()
+            if outcome is Verification.VERIFIED and not user.has_usable_password()
             else ""
         ),
         "form": EmailForm(),

@@ -20,7 +20,8 @@ def form_page(request: HttpRequest) -> str:
         referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         parts = urlsplit(referer)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        if parts.path.startswith("/") and not parts.path.startswith(("//", "/\\")):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
     return request.path
 
 

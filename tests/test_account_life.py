@@ -254,6 +254,17 @@ def test_confirming_an_address_of_an_account_without_a_password_goes_on_to_choos
     assert User.objects.get(username="bob").check_password(NEW_PASSWORD)
 
 
+def test_a_used_verification_link_offers_no_password_link(
+    sync_tasks: None, mailoutbox: list, client: Client
+) -> None:
+    """A link left in a browser's history is no way to choose the account's password."""
+    link = link_in(welcome_for("bob", mailoutbox, password=None), "/verify-email/")
+    client.post(link)
+    again = Client().post(link).content.decode()
+    assert "Already verified" in again
+    assert "/password-reset/" not in again
+
+
 def test_account_with_a_password_gets_no_set_password_link(
     sync_tasks: None, mailoutbox: list
 ) -> None:

@@ -76,6 +76,16 @@ def test_a_taken_username_is_told_with_the_other_fields_errors(client: Client) -
     assert errors == {"username": "username_taken", "email": "invalid"}
 
 
+def test_invalid_signups_that_could_tell_a_taken_name_count_toward_the_limit(
+    client: Client, settings: object
+) -> None:
+    settings.SIGNUPS_PER_CLIENT_HOURLY = 2
+    signup("alice")  # the first of the two, from the same client
+    probe = {"username": "alice", "email": "nope"}
+    assert signup_request(client, probe).status_code == 422
+    assert signup_request(client, probe).status_code == 429
+
+
 def test_invalid_fields_answer_422_with_each_field(client: Client) -> None:
     response = signup_request(client, {"username": "no spaces", "email": "nope", "password": "123"})
     assert response.status_code == 422

@@ -124,7 +124,8 @@ def test_post_without_csrf_token_is_refused_with_a_clear_page() -> None:
     [
         ("/login/", "", "/login/"),
         ("/verify-email/resend/", "http://testserver/signup/done/", "/signup/done/"),
-        ("/login/", "https://elsewhere.example/login/", "/login/"),
+        ("/login/", "https://elsewhere.example/other/", "/login/"),
+        ("/login/", "http://testserver//elsewhere.example/x", "/login/"),
     ],
 )
 def test_an_expired_form_links_back_to_the_page_it_was_on(
