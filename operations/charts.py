@@ -244,7 +244,7 @@ def time_text(moment: datetime, window: Window) -> str:
 def axis_text(value: float) -> str:
     """Short enough for the axis's margin: 37230 is 37k."""
     for size, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if value >= size:
+        if value >= size * 0.9995:  # what would be written "1000k" is "1.0M"
             return number_text(value / size) + suffix
     return number_text(value)
 

@@ -1,6 +1,7 @@
 """Endpoints for the people who run the portal: probes and the staff status page."""
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,6 +22,8 @@ from operations.readiness import readiness_report
 from taskqueue.requeue import requeue_failed
 from taskqueue.results import sample_queue_unless_sampled
 from taskqueue.status import queue_status
+
+logger = logging.getLogger(__name__)
 
 
 @require_safe
@@ -82,7 +85,10 @@ def bearer_token(request: HttpRequest) -> str | None:
 @staff_member_required
 @never_cache
 def status_page(request: HttpRequest) -> HttpResponse:
-    sample_queue_unless_sampled()
+    try:
+        sample_queue_unless_sampled()
+    except DatabaseError:  # a locked or busy database: the page shows what it has
+        logger.warning("could not sample the queue for the status page", exc_info=True)
     pictures = [
         (window, [drawing(chart, window) for chart in charts(window)]) for window in windows()
     ]

@@ -25,16 +25,20 @@ SAMPLES_KEPT = timedelta(days=2)
 
 @receiver(post_execute)
 def record_failed_attempt(sender: str, task: dict[str, Any], **kwargs: Any) -> None:
-    """Runs in the monitor after each result; writes only for a failure."""
+    """Runs in the monitor after each result; writes only for a failure. django-q2 catches
+    nothing around its signals: an error here would end the monitor, so it is logged."""
     if task["success"]:
         return
-    FailedAttempt.objects.create(
-        task_id=task["id"],
-        name=task.get("name") or "",
-        func=str(task.get("func") or ""),
-        failed_at=task.get("stopped") or timezone.now(),
-        error=error_summary(task.get("result")),
-    )
+    try:
+        FailedAttempt.objects.create(
+            task_id=task["id"],
+            name=task.get("name") or "",
+            func=str(task.get("func") or ""),
+            failed_at=task.get("stopped") or timezone.now(),
+            error=error_summary(task.get("result")),
+        )
+    except Exception:
+        logger.exception("could not record the failed attempt of %s", task.get("name"))
 
 
 @receiver(post_execute)

@@ -12,6 +12,7 @@ from django_q.models import OrmQ
 
 from accounts.models import AuditRecord, User
 from accounts.tokens import email_verification_token
+from accounts.verification import mark_verified
 from tests.factories import STRONG_PASSWORD, signup
 from tests.outcomes import post_json
 from throttling.models import Counter
@@ -99,6 +100,15 @@ def test_a_link_for_an_address_changed_since_verifies_nothing(
     User.objects.filter(username="alice").update(email="other@example.com")
     assert client.post(link).status_code == 400
     assert not User.objects.get(username="alice").is_email_verified
+
+
+def test_a_verification_does_not_mark_an_address_changed_since_it_was_read(alice: User) -> None:
+    """The race with a correction: the link was checked against the old address, the UPDATE
+    comes after the new one was saved."""
+    read_before = User.objects.get(pk=alice.pk)
+    User.objects.filter(pk=alice.pk).update(email="new@example.com")
+    assert not mark_verified(read_before, ip_address=None)
+    assert not User.objects.get(pk=alice.pk).is_email_verified
 
 
 def test_a_tampered_link_is_refused_and_offers_a_new_one(

@@ -148,7 +148,8 @@ def test_the_time_axis_names_the_day_where_the_window_spans_two() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "shown"), [(7, "7"), (2.5, "2.5"), (950, "950"), (1500, "1.5k"), (37230, "37k")]
+    ("value", "shown"),
+    [(7, "7"), (2.5, "2.5"), (950, "950"), (1500, "1.5k"), (37230, "37k"), (999_999, "1.0M")],
 )
 def test_a_large_figure_is_written_short_enough_for_the_axis(value: float, shown: str) -> None:
     assert axis_text(value) == shown

@@ -83,11 +83,14 @@ class Command(BaseCommand):
 
     def stop_leftovers(self, pgid: int) -> None:
         """A main process killed leaves its sentinel and workers running, taking tasks under
-        no one's watch and holding the supervisor's output pipe (honcho then never exits): they
-        get Q_STOP_TIMEOUT seconds to finish their task, then SIGKILL."""
+        no one's watch and holding the supervisor's output pipe (honcho then never exits).
+        SIGTERM ends them (django-q2's workers die of it at once: a task cut short is delivered
+        again, as after any crash); SIGKILL any still there after Q_STOP_TIMEOUT. Where this
+        command is the container's init, it reaps them, or they would linger as zombies."""
         signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + settings.Q_STOP_TIMEOUT
         while group_alive(pgid) and time.monotonic() < deadline:
+            reap_children()
             time.sleep(POLL_SECONDS)
         if group_alive(pgid):
             self.stderr.write(f"processes left by qcluster {pgid} killed")
@@ -114,6 +117,12 @@ class Command(BaseCommand):
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
+
+
+def reap_children() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
 
 
 def group_alive(pgid: int) -> bool:
