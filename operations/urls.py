@@ -10,4 +10,5 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("staff/status/", views.status_page, name="status"),
     path("staff/status/requeue/", views.requeue, name="requeue"),
+    path("staff/status/retry-now/", views.retry_now, name="retry-now"),
 ]

@@ -20,6 +20,7 @@ from operations.charts import charts, drawing, windows
 from operations.metrics import registry
 from operations.readiness import readiness_report
 from taskqueue.requeue import requeue_failed
+from taskqueue.requeue import retry_now as retry_waiting_now
 from taskqueue.results import sample_queue_unless_sampled
 from taskqueue.status import queue_status
 
@@ -121,4 +122,23 @@ def requeue(request: HttpRequest) -> HttpResponse:
                 " (the log says which)."
             ),
         )
+    return redirect("operations:status")
+
+
+@staff_member_required
+@require_POST
+def retry_now(request: HttpRequest) -> HttpResponse:
+    count = retry_waiting_now(request.POST.getlist("task"))
+    if count:
+        messages.success(
+            request,
+            ngettext(
+                "The next attempt of %(count)d task comes now.",
+                "The next attempts of %(count)d tasks come now.",
+                count,
+            )
+            % {"count": count},
+        )
+    else:
+        messages.warning(request, _("That task is no longer waiting to retry."))
     return redirect("operations:status")

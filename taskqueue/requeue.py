@@ -5,9 +5,10 @@ from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django_q.models import Failure
+from django.utils import timezone
+from django_q.models import Failure, OrmQ
 
-from taskqueue.broker import UNREADABLE
+from taskqueue.broker import UNREADABLE, wake_pusher
 from taskqueue.enqueue import TaskCall, enqueue_together
 from taskqueue.models import ScheduledRetry
 
@@ -47,6 +48,23 @@ def requeue_failures(failures: QuerySet[Failure]) -> int:
             logger.info("re-queued failed task %s (%s)", failure.name, failure.id)
             failure.delete()
             count += 1
+    return count
+
+
+def retry_now(task_ids: Iterable[str]) -> int:
+    """Bring the next attempt of these tasks waiting to retry forward to now (the mail server
+    is back: nobody should wait out a back-off of hours); returns how many were waiting."""
+    now = timezone.now()
+    count = 0
+    with transaction.atomic():
+        for retry in ScheduledRetry.objects.queued().filter(task_id__in=list(task_ids)):
+            OrmQ.objects.filter(pk=retry.queue_row_id).update(lock=now)
+            retry.next_attempt_at = now
+            retry.save(update_fields=["next_attempt_at"])
+            logger.info("next attempt of %s brought forward to now", retry.name)
+            count += 1
+        if count:
+            wake_pusher()
     return count
 
 

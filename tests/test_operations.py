@@ -18,7 +18,7 @@ from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
 
 from accounts.models import AuditRecord, EmailDelivery, User
-from tests.factories import failed_welcome_email, many_signups, signup
+from tests.factories import failed_welcome_email, many_signups, signup, waiting_to_retry
 from tests.outcomes import duplicate_emails, post_signup, wait_for_all_effects
 from tests.support import PROJECT_DIR, QCluster, SmtpServer, WebServer, manage, wait_for
 
@@ -134,6 +134,20 @@ def test_a_task_that_could_not_be_requeued_is_told_apart(admin_client: Client) -
     page = admin_client.get("/staff/status/").content.decode()
     assert "Re-queued 1 failed task." in page
     assert "Some were not re-queued" in page
+
+
+@pytest.mark.django_db
+def test_staff_bring_a_retry_forward_from_the_status_page(admin_client: Client) -> None:
+    failure = failed_welcome_email(99, attempts=2)
+    retry = waiting_to_retry(failure, 2, timezone.now() + timedelta(hours=3))
+    page = admin_client.get("/staff/status/").content.decode()
+    assert 'action="/staff/status/retry-now/"' in page
+    admin_client.post("/staff/status/retry-now/", {"task": failure.id})
+    assert OrmQ.objects.get(pk=retry.queue_row_id).lock <= timezone.now()
+    assert (
+        "The next attempt of 1 task comes now."
+        in admin_client.get("/staff/status/").content.decode()
+    )
 
 
 @pytest.mark.django_db

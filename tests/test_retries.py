@@ -13,7 +13,7 @@ from taskqueue import retries
 from taskqueue.broker import DatabaseBroker
 from taskqueue.enqueue import TaskCall, enqueue_together
 from taskqueue.models import FailedAttempt, ScheduledRetry
-from taskqueue.requeue import requeue_failures
+from taskqueue.requeue import requeue_failures, retry_now
 from taskqueue.results import prune_task_results
 from taskqueue.retries import backoff, shortest_schedule
 from taskqueue.status import queue_status, results_since
@@ -98,6 +98,20 @@ def test_a_failed_attempt_stays_counted_after_its_task_succeeds(
     assert attempt.error
     [row] = [row for row in results_since(timezone.now() - timedelta(hours=1)) if row["failed"]]
     assert (row["succeeded"], row["failed"]) == (1, 1)
+
+
+def test_a_task_waiting_to_retry_can_be_retried_now(
+    broker: DatabaseBroker, failing: None, settings: object
+) -> None:
+    """The mail server is back: nobody waits out a back-off of hours."""
+    settings.Q_RETRY_BACKOFF_BASE = 3600
+    queue_flaky()
+    deliver(broker)
+    assert broker.dequeue() is None
+    [retry] = ScheduledRetry.objects.all()
+    assert retry_now([retry.task_id, "not-waiting"]) == 1
+    assert ScheduledRetry.objects.get().next_attempt_at <= timezone.now()
+    assert broker.dequeue() is not None
 
 
 def test_a_task_out_of_attempts_has_failed_for_good(
