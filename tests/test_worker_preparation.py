@@ -67,4 +67,6 @@ def test_every_worker_of_a_real_cluster_is_prepared_without_error(
         lambda: cluster.log().count("prepared for its first task") == 2,
         message="both workers to say they are prepared",
     )
-    assert "failed" not in cluster.log(), cluster.log()
+    # Not the word alone: django-q2 names a cluster at random ("early-pasta-failed-whiskey").
+    assert "preparing worker" not in cluster.log(), cluster.log()
+    assert " ERROR " not in cluster.log(), cluster.log()
