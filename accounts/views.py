@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
+from django.views.generic.edit import FormView
 
 from accounts.audit import record_password_changed
 from accounts.emails.requests import request_account_email
@@ -187,14 +188,17 @@ class LoginView(auth_views.LoginView):
         return url
 
 
-class PasswordResetView(auth_views.PasswordResetView):
+class ErrorsAnswer400(FormView):
+    """A form view answering a submission with errors 400, as the portal's other forms do."""
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class PasswordResetView(ErrorsAnswer400, auth_views.PasswordResetView):
     form_class = QueuedPasswordResetForm
     template_name = "registration/password_reset_form.html"
     success_url = reverse_lazy("accounts:password-reset-done")
-
-    def form_invalid(self, form: QueuedPasswordResetForm) -> HttpResponse:
-        """400, as every other form of the portal answers a submission with errors."""
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
     def form_valid(self, form: QueuedPasswordResetForm) -> HttpResponse:
         try:
@@ -218,7 +222,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(ErrorsAnswer400, auth_views.PasswordChangeView):
     """For a person logged in, with their current password; the session stays logged in."""
 
     form_class = ThrottledPasswordChangeForm
@@ -227,9 +231,6 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "ip_address": client_ip(self.request)}
-
-    def form_invalid(self, form: ThrottledPasswordChangeForm) -> HttpResponse:
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
     def form_valid(self, form: ThrottledPasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)

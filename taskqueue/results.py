@@ -20,7 +20,8 @@ from taskqueue.status import error_summary, oldest_queued_age
 
 logger = logging.getLogger(__name__)
 
-SAMPLES_KEPT = timedelta(days=2)
+# How long the status charts' history is kept: queue samples and failed attempts.
+HISTORY_KEPT = timedelta(days=2)
 
 
 @receiver(post_execute)
@@ -76,17 +77,17 @@ def prune_task_results() -> str:
     """
     cutoff = timezone.now() - timedelta(hours=settings.TASK_RESULT_RETENTION_HOURS)
     deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
-    QueueSample.objects.filter(taken_at__lt=timezone.now() - SAMPLES_KEPT).delete()
-    FailedAttempt.objects.filter(failed_at__lt=timezone.now() - SAMPLES_KEPT).delete()
+    QueueSample.objects.filter(taken_at__lt=timezone.now() - HISTORY_KEPT).delete()
+    FailedAttempt.objects.filter(failed_at__lt=timezone.now() - HISTORY_KEPT).delete()
     forget_stale_retries()
     logger.info("pruned %s task results older than %s", deleted, cutoff.isoformat())
     return f"pruned {deleted}"
 
 
-def sample_queue_unless_sampled(within: timedelta = timedelta(minutes=1)) -> None:
-    """For the status page: the schedule runs in the workers, so with none running the charts
-    would have nothing to show of the queue growing."""
-    if not QueueSample.objects.filter(taken_at__gt=timezone.now() - within).exists():
+def sample_queue_unless_sampled() -> None:
+    """For the status page, when no sample is a minute old: the schedule runs in the workers,
+    so with none running the charts would have nothing to show of the queue growing."""
+    if not QueueSample.objects.filter(taken_at__gt=timezone.now() - timedelta(minutes=1)).exists():
         sample_queue()
 
 
