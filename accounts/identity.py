@@ -106,14 +106,24 @@ def reject_invisible_characters(username: str) -> None:
 
 # The scripts whose letters pass for one another. Other mixes are how languages are written
 # (Japanese mixes Han, Hiragana and Katakana; Latin goes with any), and TR39's "highly
-# restrictive" profile allows them.
+# restrictive" profile allows them, unless a character in them passes for a Latin one.
 LOOK_ALIKE_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK"}
 
 
 def mixes_look_alike_scripts(text: str) -> bool:
-    """Letters of two of LOOK_ALIKE_SCRIPTS, one of them confusable with another's (a Cyrillic
-    "a" in "admin"): text made to be mistaken for other text (Unicode TR39 confusables)."""
+    """Text made to be mistaken for other text (Unicode TR39 confusables): Latin letters beside
+    a character of another script that passes for a Latin one (an Armenian o, U+0585, in
+    "support"; a Cherokee S) or beside a digit NFKC does not make 0-9 (an Arabic-Indic one,
+    U+0661, after "staff"); or letters of two of LOOK_ALIKE_SCRIPTS, one confusable with
+    another's."""
+    if text.isascii():
+        return False
     scripts = {categories.alias(char) for char in text if char.isalpha()}
+    if "LATIN" in scripts and (
+        any(char.isdigit() and not unicodedata.normalize("NFKC", char).isascii() for char in text)
+        or (len(scripts) > 1 and confusables.is_confusable(text, preferred_aliases=["LATIN"]))
+    ):
+        return True
     return len(scripts & LOOK_ALIKE_SCRIPTS) > 1 and bool(confusables.is_dangerous(text))
 
 

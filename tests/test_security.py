@@ -232,11 +232,21 @@ def test_log_in_finds_a_username_in_any_letter_case_of_its_script(client: Client
     assert response.status_code == 302
 
 
-def test_a_username_mixing_look_alike_letters_of_two_scripts_is_refused(client: Client) -> None:
-    signup("admin", email="admin@example.com")
+@pytest.mark.parametrize(
+    "username",
+    [
+        "\u0430dmin",  # Cyrillic a
+        "supp\u0585rt",  # Armenian o
+        "\u13daupport",  # Cherokee S
+        "staff\u0661",  # Arabic-Indic one, which passes for a 1 or an l
+    ],
+)
+def test_a_username_with_a_character_passing_for_a_latin_one_is_refused(
+    client: Client, username: str
+) -> None:
     response = client.post(
         "/api/signups/",
-        {"username": "\u0430dmin", "email": "mallory@example.com"},  # Cyrillic a
+        {"username": username, "email": "mallory@example.com"},
         content_type="application/json",
     )
     assert response.status_code == 422
@@ -245,10 +255,14 @@ def test_a_username_mixing_look_alike_letters_of_two_scripts_is_refused(client: 
     assert "alphabets" in error["message"]
 
 
-def test_an_address_whose_domain_mixes_look_alike_scripts_is_refused(client: Client) -> None:
-    response = post_json(
-        client, "/api/signups/", {"username": "bob", "email": "bob@ex\u0430mple.com"}
-    )
+@pytest.mark.parametrize(
+    "domain",
+    ["ex\u0430mple.com", "g\u0585\u0585gle.com"],  # a Cyrillic a, Armenian o's
+)
+def test_an_address_whose_domain_mixes_look_alike_scripts_is_refused(
+    client: Client, domain: str
+) -> None:
+    response = post_json(client, "/api/signups/", {"username": "bob", "email": f"bob@{domain}"})
     assert response.status_code == 422
     [error] = response.json()["errors"]
     assert (error["field"], error["code"]) == ("email", "confusable")
@@ -271,8 +285,15 @@ def test_an_address_on_a_domain_written_as_its_language_is_welcome(
     assert User.objects.get().email == f"bob@{domain}"
 
 
-def test_a_username_written_as_japanese_is_written_is_welcome(client: Client) -> None:
-    name = "\u5c71\u7530\u305f\u308d\u3046"  # Han and Hiragana
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u5c71\u7530\u305f\u308d\u3046",  # Han and Hiragana, as Japanese is written
+        "kim\ubbfc\uc218",  # Latin and Hangul
+        "user\uff11",  # a fullwidth 1, which the username's key folds to 1
+    ],
+)
+def test_a_username_mixing_scripts_as_languages_do_is_welcome(client: Client, name: str) -> None:
     response = post_json(client, "/api/signups/", {"username": name, "email": "t@example.com"})
     assert response.status_code == 201
 
