@@ -77,6 +77,19 @@ class EmailForm(CanonicalEmail, forms.Form):
     )
 
 
+class EmailCorrectionForm(EmailForm):
+    """The address corrected after signing up, with the password chosen in the signup form."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        help_text=_("The one you chose when you signed up."),
+        required=False,  # answered by correct_signup_email(), as a wrong one is
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 class LoginForm(AuthenticationForm):
     """Says which of the two is case-sensitive: usernames compare in any letter case here."""
 

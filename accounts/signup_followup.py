@@ -126,16 +126,22 @@ def forget_on_log_in(sender: type, request: HttpRequest | None, **kwargs: Any) -
         request.session.pop(SESSION_KEY, None)
 
 
-def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | None) -> bool:
+def correct_signup_email(
+    request: HttpRequest, email: str, *, password: str, ip_address: str | None
+) -> bool:
     """Replace the address of the account this browser has just created, while it is not
     verified, and send the confirmation link to the new one, unless an email went to it less
     than EMAIL_REQUEST_COOLDOWN ago (then False: the person sends it again after that); the
     link sent to the old address stops working, as the verification token covers the address.
-    Raises ValidationError keyed by "email", or RateLimited."""
+    The password chosen in the form is asked for: the browser's session alone, in a shared
+    browser, would hand the account to whoever sat down next (a new address, then a password
+    reset). Raises ValidationError keyed by "email" or "password", or RateLimited."""
     signed_up = recall(request)
     account = User.objects.filter(pk=signed_up["id"]).first() if signed_up else None
     if signed_up is None or (account is not None and not correctable(account)):
         raise too_late()
+    if account is not None:
+        check_account_password(account, password, ip_address)
     try:
         new_email = clean_email(email)
     except ValidationError as exc:
@@ -147,9 +153,19 @@ def correct_signup_email(request: HttpRequest, email: str, *, ip_address: str | 
         raise ValidationError({"email": ValidationError(message, code="unchanged")})
     limit_email_requests(new_email, ip_address)
     sent = replace_email(account, new_email, ip_address=ip_address)
-    signed_up = SignedUp(id=signed_up["id"], username=signed_up["username"], email=new_email)
-    request.session[SESSION_KEY] = signed_up
+    request.session[SESSION_KEY] = {**signed_up, "email": new_email}
     return sent
+
+
+def check_account_password(account: User, password: str, ip_address: str | None) -> None:
+    """Held to the log-in limits, as every check of a password is."""
+    checked = check_password_as_log_in(account, password, ip_address) if password else False
+    if checked is None:
+        message = _("Too many wrong passwords. Try again in a few minutes.")
+        raise ValidationError({"password": ValidationError(message, code="locked")})
+    if not checked:
+        message = _("This is not the password you chose when you signed up.")
+        raise ValidationError({"password": ValidationError(message, code="password_incorrect")})
 
 
 def correctable(account: User) -> bool:

@@ -16,6 +16,7 @@ from django.views.generic.edit import FormView
 from accounts.audit import record_password_changed
 from accounts.emails.requests import request_account_email
 from accounts.forms import (
+    EmailCorrectionForm,
     EmailForm,
     LoginForm,
     NewPasswordForm,
@@ -78,11 +79,11 @@ def signup_done(request: HttpRequest) -> HttpResponse:
     signed_up = recall(request)
     if signed_up is None:
         return redirect("accounts:signup")
-    return render_signup_done(request, signed_up, EmailForm())
+    return render_signup_done(request, signed_up, EmailCorrectionForm())
 
 
 def render_signup_done(
-    request: HttpRequest, signed_up: SignedUp, correction: EmailForm, status: int = 200
+    request: HttpRequest, signed_up: SignedUp, correction: EmailCorrectionForm, status: int = 200
 ) -> HttpResponse:
     context = {**signed_up, "form": correction, "corrected": request.GET.get("corrected")}
     return render(request, "accounts/signup_done.html", context, status=status)
@@ -96,11 +97,14 @@ def correct_email(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:signup")
     if request.method != "POST":
         return redirect("accounts:signup-done")
-    form = EmailForm(request.POST)
+    form = EmailCorrectionForm(request.POST)
     if form.is_valid():
         try:
             sent = correct_signup_email(
-                request, form.cleaned_data["email"], ip_address=client_ip(request)
+                request,
+                form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                ip_address=client_ip(request),
             )
         except ValidationError as exc:
             form.add_error(None, exc)

@@ -174,7 +174,9 @@ def test_the_form_sent_again_by_a_stranger_with_another_password_gets_no_right_o
     )
     assert answer.status_code == 400
     assert "An account with this username already exists." in answer.content.decode()
-    stranger.post("/signup/done/email/", {"email": "mallory@example.com"})
+    stranger.post(
+        "/signup/done/email/", {"email": "mallory@example.com", "password": "Another-pass-4711"}
+    )
     assert User.objects.get().email == "alice@example.com"
 
 
@@ -271,7 +273,9 @@ def test_a_mistyped_address_is_corrected_from_the_success_page(
 ) -> None:
     client.post("/signup/", form_data(email="alice@exmaple.com"))
     [welcome] = mailoutbox
-    corrected = client.post("/signup/done/email/", {"email": "alice@example.com"})
+    corrected = client.post(
+        "/signup/done/email/", {"email": "alice@example.com", "password": STRONG_PASSWORD}
+    )
     assert corrected.status_code == 302
     assert User.objects.get().email == "alice@example.com"
     assert mailoutbox[-1].to == ["alice@example.com"]
@@ -298,7 +302,7 @@ def test_a_corrected_address_gets_no_second_confirmation_inside_the_cooldown(
     client: Client, sync_tasks: None, mailoutbox: list
 ) -> None:
     client.post("/signup/", form_data(email="alice@exmaple.com"))
-    client.post("/signup/done/email/", {"email": "alice@example.com"})
+    client.post("/signup/done/email/", {"email": "alice@example.com", "password": STRONG_PASSWORD})
     client.post("/verify-email/resend/", {"email": "alice@example.com"})
     assert [message.to for message in mailoutbox[1:]] == [["alice@example.com"]]
 
@@ -308,7 +312,7 @@ def test_corrections_back_and_forth_send_one_address_one_confirmation_inside_the
 ) -> None:
     client.post("/signup/", form_data(email="mallory@example.com"))
     for email in ["victim@example.com", "mallory2@example.com", "victim@example.com"]:
-        client.post("/signup/done/email/", {"email": email})
+        client.post("/signup/done/email/", {"email": email, "password": STRONG_PASSWORD})
     assert [message.to for message in mailoutbox].count(["victim@example.com"]) == 1
 
 
@@ -317,8 +321,10 @@ def test_corrections_past_the_limit_are_answered_429_with_when_to_try_again(
 ) -> None:
     settings.EMAIL_REQUESTS_PER_CLIENT_HOURLY = 1
     client.post("/signup/", form_data(email="alice@exmaple.com"))
-    client.post("/signup/done/email/", {"email": "alice@example.com"})
-    answer = client.post("/signup/done/email/", {"email": "alice@example.org"})
+    client.post("/signup/done/email/", {"email": "alice@example.com", "password": STRONG_PASSWORD})
+    answer = client.post(
+        "/signup/done/email/", {"email": "alice@example.org", "password": STRONG_PASSWORD}
+    )
     assert answer.status_code == 429
     assert 3500 < int(answer["Retry-After"]) <= 3601
     assert "Try again in 60 minutes." in answer.content.decode()
@@ -329,7 +335,9 @@ def test_a_correction_inside_the_cooldown_says_no_new_link_was_sent_yet(
 ) -> None:
     client.post("/signup/", form_data(email="alice@exmaple.com"))
     Client().post("/verify-email/resend/", {"email": "alice@example.com"})  # starts the cooldown
-    corrected = client.post("/signup/done/email/", {"email": "alice@example.com"})
+    corrected = client.post(
+        "/signup/done/email/", {"email": "alice@example.com", "password": STRONG_PASSWORD}
+    )
     assert corrected["Location"] == "/signup/done/?corrected=wait"
     page = client.get(corrected["Location"]).content.decode()
     assert "no new link was sent yet: in a minute, send the email again" in page
@@ -338,9 +346,42 @@ def test_a_correction_inside_the_cooldown_says_no_new_link_was_sent_yet(
 
 def test_an_address_is_corrected_only_by_the_browser_that_signed_up(client: Client) -> None:
     client.post("/signup/", form_data())
-    stranger = Client().post("/signup/done/email/", {"email": "mallory@example.com"})
+    stranger = Client().post(
+        "/signup/done/email/", {"email": "mallory@example.com", "password": STRONG_PASSWORD}
+    )
     assert stranger.status_code == 302
     assert stranger["Location"] == "/signup/"
+    assert User.objects.get().email == "alice@example.com"
+
+
+@pytest.mark.parametrize("password", ["", "Another-pass-4711"])
+def test_the_browser_that_signed_up_corrects_the_address_only_with_the_password(
+    client: Client, sync_tasks: None, mailoutbox: list, password: str
+) -> None:
+    """Whoever sits down next at a shared browser could otherwise take the account: a new
+    address, its confirmation, then a password reset."""
+    client.post("/signup/", form_data())
+    answer = client.post(
+        "/signup/done/email/", {"email": "mallory@example.com", "password": password}
+    )
+    assert answer.status_code == 400
+    assert "This is not the password you chose when you signed up." in answer.content.decode()
+    assert User.objects.get().email == "alice@example.com"
+    assert [message.to for message in mailoutbox] == [["alice@example.com"]]
+
+
+def test_passwords_guessed_by_correcting_the_address_are_held_to_the_log_in_limit(
+    client: Client, settings: object
+) -> None:
+    settings.LOGIN_FAILURE_LIMIT = 2
+    client.post("/signup/", form_data())
+    for guess in ("guess-one", "guess-two"):
+        client.post("/signup/done/email/", {"email": "mallory@example.com", "password": guess})
+    answer = client.post(
+        "/signup/done/email/", {"email": "mallory@example.com", "password": STRONG_PASSWORD}
+    )
+    assert answer.status_code == 400
+    assert "Too many wrong passwords." in answer.content.decode()
     assert User.objects.get().email == "alice@example.com"
 
 
@@ -348,7 +389,9 @@ def test_whoever_logs_in_next_in_the_browser_cannot_correct_the_address(client: 
     client.post("/signup/", form_data())
     client.force_login(signup("bob"))
     client.post("/login/", {"username": "bob", "password": STRONG_PASSWORD})
-    answer = client.post("/signup/done/email/", {"email": "mallory@example.com"})
+    answer = client.post(
+        "/signup/done/email/", {"email": "mallory@example.com", "password": STRONG_PASSWORD}
+    )
     assert answer["Location"] == "/signup/"
     assert User.objects.get(username="alice").email == "alice@example.com"
 
@@ -364,7 +407,9 @@ def test_signing_up_gives_the_browser_a_new_session_key(client: Client) -> None:
 def test_an_address_cannot_be_corrected_to_one_that_is_taken(client: Client) -> None:
     signup("bob")
     client.post("/signup/", form_data(email="alice@exmaple.com"))
-    answer = client.post("/signup/done/email/", {"email": "BOB@example.com"})
+    answer = client.post(
+        "/signup/done/email/", {"email": "BOB@example.com", "password": STRONG_PASSWORD}
+    )
     assert answer.status_code == 400
     assert "An account with this email already exists." in answer.content.decode()
     assert User.objects.get(username="alice").email == "alice@exmaple.com"
@@ -376,7 +421,9 @@ def test_with_taken_addresses_hidden_a_correction_to_one_looks_like_any_other(
     settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
     signup("bob")
     client.post("/signup/", form_data(email="alice@exmaple.com"))
-    answer = client.post("/signup/done/email/", {"email": "BOB@example.com"})
+    answer = client.post(
+        "/signup/done/email/", {"email": "BOB@example.com", "password": STRONG_PASSWORD}
+    )
     assert answer.status_code == 302
     assert User.objects.get(username="alice").email == "alice@exmaple.com"
     assert mailoutbox[-1].to == ["bob@example.com"]  # the owner is told someone tried
@@ -393,7 +440,9 @@ def test_with_taken_addresses_hidden_a_correction_answers_alike_whether_an_accou
         signup("bob", email="probed@example.com")
     client.post("/verify-email/resend/", {"email": "mine@example.com"})  # the cooldown starts
     client.post("/signup/", form_data(email="probed@example.com"))
-    answer = client.post("/signup/done/email/", {"email": "mine@example.com"})
+    answer = client.post(
+        "/signup/done/email/", {"email": "mine@example.com", "password": STRONG_PASSWORD}
+    )
     assert answer["Location"] == "/signup/done/?corrected=wait"
 
 
@@ -401,7 +450,9 @@ def test_correcting_to_the_same_address_says_it_is_the_one_the_email_went_to(
     client: Client,
 ) -> None:
     client.post("/signup/", form_data())
-    answer = client.post("/signup/done/email/", {"email": "ALICE@example.com"})
+    answer = client.post(
+        "/signup/done/email/", {"email": "ALICE@example.com", "password": STRONG_PASSWORD}
+    )
     assert answer.status_code == 400
     assert "This is the address the email went to." in answer.content.decode()
 
@@ -409,7 +460,9 @@ def test_correcting_to_the_same_address_says_it_is_the_one_the_email_went_to(
 def test_a_verified_address_is_no_longer_corrected_from_the_success_page(client: Client) -> None:
     client.post("/signup/", form_data())
     User.objects.update(email_verified_at=timezone.now())
-    answer = client.post("/signup/done/email/", {"email": "other@example.com"})
+    answer = client.post(
+        "/signup/done/email/", {"email": "other@example.com", "password": STRONG_PASSWORD}
+    )
     assert answer.status_code == 400
     assert User.objects.get().email == "alice@example.com"
 
