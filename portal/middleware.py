@@ -1,12 +1,15 @@
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.middleware.common import CommonMiddleware
+from django.shortcuts import render
 from django.urls import is_valid_path
 from django.utils.http import escape_leading_slashes
 from django.utils.translation import gettext as _
 
 from portal.api import error_response
+from portal.views import form_page
 
 API_PATH = "/api/"
 
@@ -65,6 +68,34 @@ class JsonApiMiddleware:
             return None
         message = _("Send the request body as JSON, with Content-Type: application/json.")
         return error_response(request, 415, "unsupported_media_type", message)
+
+
+class BodySizeLimitMiddleware:
+    """A body declared larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused (413) before anything
+    reads it. Django refuses such a body itself, but of a multipart form it counts the fields
+    only, not the files: no page here takes a file, yet any form would read an upload of any
+    size to its end (the CSRF check parses it) and spool it to disk."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        declared_length = request.META.get("CONTENT_LENGTH") or "0"
+        too_large = (
+            limit is not None
+            and declared_length.isascii()
+            and declared_length.isdigit()
+            and int(declared_length) > limit
+        )
+        if not too_large:
+            return self.get_response(request)
+        if request.path_info.startswith(API_PATH):
+            return error_response(
+                request, 413, "body_too_large", _("The request body is too large.")
+            )
+        context = {"form_url": form_page(request), "limit_kb": limit // 1024}
+        return render(request, "errors/413.html", context, status=413)
 
 
 def is_json(response: HttpResponse) -> bool:

@@ -131,6 +131,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language from the switcher's cookie, else Accept-Language (URLs carry no prefix).
     "django.middleware.locale.LocaleMiddleware",
+    "portal.middleware.BodySizeLimitMiddleware",  # before anything reads a body
     # Before CommonMiddleware: an API address without its trailing slash gets a JSON answer.
     "portal.middleware.JsonApiMiddleware",
     "portal.middleware.SlashAppendingMiddleware",  # Django's CommonMiddleware, keeping a POST

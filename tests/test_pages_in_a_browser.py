@@ -209,6 +209,10 @@ STATES: dict[str, Callable[[Visit], None]] = {
         signup_form_filled(visit, username="not valid", email="nope", confirmation="other"),
         visit.press("Create account"),
     ),
+    "signup-too-large": lambda visit: (
+        signup_form_filled(visit, password="\u00e9" * 3000, confirmation="\u00e9" * 3000),
+        visit.press("Create account"),
+    ),
     "signup-name-taken": lambda visit: (
         signup("alice", email="first@example.com"),
         signed_up(visit),

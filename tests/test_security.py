@@ -4,8 +4,10 @@ import os
 import re
 import stat
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, OperationalError, transaction
 from django.test import Client, RequestFactory
 from django.utils import timezone
@@ -492,3 +494,26 @@ def test_a_verification_link_holds_for_its_own_account_and_address_only() -> Non
     assert not email_verification_token.check_token(
         bob, email_verification_token.make_token(mallory)
     )
+
+
+def test_a_file_sent_to_a_form_is_refused_before_it_is_read(client: Client) -> None:
+    """Django counts a form's fields against DATA_UPLOAD_MAX_MEMORY_SIZE, not its files."""
+    upload = SimpleUploadedFile("big.bin", b"x" * 100_000)
+    response = client.post("/login/", {"username": "alice", "file": upload})
+    assert response.status_code == 413  # not 403: the CSRF check never parsed it
+    assert "This form was too large to send" in response.content.decode()
+
+
+def test_a_form_too_large_for_the_site_says_so_and_leads_back_to_it(client: Client) -> None:
+    password = "\u00e9" * 3000  # within the field's 4,096 characters, 36 KB once encoded
+    response = client.post(
+        "/signup/",
+        urlencode({"username": "alice", "email": "a@example.com", "password": password}),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_REFERER="http://testserver/signup/",
+    )
+    assert response.status_code == 413
+    page = response.content.decode()
+    assert "A password of thousands of characters is the usual cause" in page
+    assert 'href="/signup/"' in page
+    assert not User.objects.exists()
