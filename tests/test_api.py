@@ -245,3 +245,10 @@ def test_an_api_address_without_its_slash_from_a_host_not_allowed_is_refused_as_
 ) -> None:
     response = post_json(client, "/api/signups", {}, HTTP_HOST="evil.example")
     assert response.status_code == 400
+
+
+def test_a_host_not_allowed_is_answered_in_the_apis_error_shape(client: Client) -> None:
+    response = post_json(client, "/api/signups/", {}, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+    assert_nothing_stored()
