@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.http import UNKNOWN_CLIENT
 from accounts.identity import username_key
-from throttling.limits import Hit, Limit
+from throttling.limits import Hit, Limit, RateLimited
 
 HOUR = timedelta(hours=1)
 # Set on a request whose log-in was refused by a lock, or whose failure set one: the seconds left.
@@ -18,6 +18,7 @@ LOGIN_LOCKED = "login_locked_for"
 # Set on a request whose password was checked: its LoginAttempt, counted before the check.
 LOGIN_ATTEMPT = "login_attempt"
 TRY_LATER = _("Too many requests from your network.")
+TOO_MANY_FOR_ADDRESS = _("Too many requests for this address.")
 # A username given with a taken address, when signups do not reveal taken addresses
 # (SIGNUP_REVEALS_TAKEN_EMAIL=False), is answered as taken for this long, as if the account had
 # been created: otherwise signing up again with it would tell whether the address was taken.
@@ -116,17 +117,35 @@ def limit_signups(ip_address: str | None) -> None:
 
 def limit_email_requests(address: str, ip_address: str | None) -> None:
     """Raises RateLimited when a client asked for too many emails: in all, or for `address`."""
+    limit_email_requests_in_all(ip_address)
+    count_email_to(address, ip_address)
+
+
+def limit_email_requests_in_all(ip_address: str | None) -> None:
+    if ip_address:
+        Limit("email-client", settings.EMAIL_REQUESTS_PER_CLIENT_HOURLY, HOUR).hit(
+            client_key(ip_address), message=TRY_LATER
+        )
+
+
+def refuse_emails_to_address_past_limit(address: str, ip_address: str | None) -> None:
+    """Raises RateLimited if this client had its limit of emails to `address`; counts none."""
     if not ip_address:
         return
-    client = client_key(ip_address)
-    Limit("email-client", settings.EMAIL_REQUESTS_PER_CLIENT_HOURLY, HOUR).hit(
-        client, message=TRY_LATER
-    )
-    Limit("email-client-address", settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY, HOUR).hit(
-        client,
-        address.lower(),
-        message=_("Too many requests for this address."),
-    )
+    retry_after = emails_to_address().retry_after(client_key(ip_address), address.lower())
+    if retry_after is not None:
+        raise RateLimited(TOO_MANY_FOR_ADDRESS, retry_after)
+
+
+def count_email_to(address: str, ip_address: str | None) -> None:
+    if ip_address:
+        emails_to_address().hit(
+            client_key(ip_address), address.lower(), message=TOO_MANY_FOR_ADDRESS
+        )
+
+
+def emails_to_address() -> Limit:
+    return Limit("email-client-address", settings.EMAIL_REQUESTS_PER_ADDRESS_HOURLY, HOUR)
 
 
 def cooldown_passed(kind: str, address: str) -> bool:
