@@ -140,3 +140,10 @@ def test_staff_send_a_new_verification_link(
     )
     [message] = mailoutbox
     assert message.subject == "Confirm your email address"
+
+
+def test_qinfo_summarises_the_queue(capsys: pytest.CaptureFixture[str]) -> None:
+    """django-q2's own summary, as docs/operations.md offers it (it needs blessed)."""
+    signup("alice")
+    call_command("qinfo")
+    assert "Queued2Successes" in capsys.readouterr().out  # no terminal: no spacing
