@@ -32,18 +32,29 @@ from webhooks.delivery import queue_signup_webhook
 logger = logging.getLogger(__name__)
 
 
-class SignupConflict(Exception):
-    """The username or email already belongs to an account."""
+TAKEN_MESSAGES = {
+    "username": _("An account with this username already exists."),
+    "email": _("An account with this email already exists."),
+}
 
-    def __init__(self, field: str) -> None:
+
+class SignupConflict(Exception):
+    """The username or the email, or both, already belong to an account. `field`, `code` and
+    `message` are the first one's (the username when both are taken)."""
+
+    def __init__(self, field: str, *more_fields: str) -> None:
+        self.fields = (field, *more_fields)
         self.field = field
         self.code = f"{field}_taken"
-        self.message = (
-            _("An account with this username already exists.")
-            if field == "username"
-            else _("An account with this email already exists.")
-        )
+        self.message = str(TAKEN_MESSAGES[field])
         super().__init__(self.message)
+
+    def errors(self) -> dict[str, ValidationError]:
+        """Each taken field's error, by field."""
+        return {
+            field: ValidationError(str(TAKEN_MESSAGES[field]), code=f"{field}_taken")
+            for field in self.fields
+        }
 
 
 def sign_up(
@@ -260,16 +271,22 @@ def reject_taken(user: User) -> None:
 def conflict_from(exc: IntegrityError, user: User) -> SignupConflict:
     """Which unique constraint refused the account: by its name (PostgreSQL's message also
     quotes the values, which may contain either word). The database reports one of the two;
-    when it is the address, one SELECT on this path only tells whether the name is taken too,
-    so that the name is the one reported, on either database, as it always was."""
+    one SELECT on this path only tells whether the other is taken too, so that both are told
+    at once, on either database, the name first. An address is told only where signups reveal
+    taken addresses (SIGNUP_REVEALS_TAKEN_EMAIL)."""
     constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
     refused = constraint or str(exc)
     if "email" in refused:
-        name_taken_too = User.objects.with_username(user.username).exists()
-        return SignupConflict("username" if name_taken_too else "email")
-    if "username" in refused:
-        return SignupConflict("username")
-    raise exc
+        if not User.objects.with_username(user.username).exists():
+            return SignupConflict("email")
+        email_taken = True
+    elif "username" in refused:
+        email_taken = User.objects.with_email(user.email).exists()
+    else:
+        raise exc
+    if email_taken and settings.SIGNUP_REVEALS_TAKEN_EMAIL:
+        return SignupConflict("username", "email")
+    return SignupConflict("username")
 
 
 def queue_signup_tasks(user: User, *, source: str, ip_address: str | None) -> None:

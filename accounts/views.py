@@ -65,7 +65,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         except SignupConflict as exc:
-            form.add_error(exc.field, ValidationError(exc.message, code=exc.code))
+            form.add_error(None, ValidationError(exc.errors()))
         except RateLimited as exc:
             form.add_error(None, str(exc))
             return render_limited(request, "accounts/signup.html", {"form": form}, exc)

@@ -148,7 +148,10 @@ def account_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 
 @api.exception_handler(SignupConflict)
 def account_conflict(request: HttpRequest, exc: SignupConflict) -> HttpResponse:
-    errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
+    errors = [
+        {"field": field, "code": error.code, "message": error.message}
+        for field, error in exc.errors().items()
+    ]
     return error_response(request, 409, exc.code, exc.message, errors)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import queue
+import re
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -103,3 +104,11 @@ def deliver(broker: Any) -> dict[str, Any]:
 def make_claimable() -> None:
     """What the wait before a task's next attempt does, without waiting for it."""
     OrmQ.objects.update(lock=timezone.now() - timedelta(seconds=1))
+
+
+def errors_of(response: HttpResponse, field_id: str) -> list[str]:
+    """The errors shown under one field (templates/forms.html)."""
+    listed = re.search(
+        rf'<ul class="errors" id="{field_id}_errors">(.*?)</ul>', response.content.decode(), re.S
+    )
+    return re.findall(r"<li>(.*?)</li>", listed.group(1)) if listed else []

@@ -5,7 +5,6 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from django.http import HttpResponse
 from django.test import Client
 from django.utils import formats, timezone
 from django_q.models import OrmQ
@@ -14,7 +13,7 @@ from accounts.models import AuditRecord, User
 from accounts.tokens import email_verification_token
 from accounts.verification import mark_verified
 from tests.factories import STRONG_PASSWORD, signup
-from tests.outcomes import post_json
+from tests.outcomes import errors_of, post_json
 from throttling.models import Counter
 
 pytestmark = pytest.mark.django_db
@@ -34,14 +33,6 @@ def alice(sync_tasks: None, mailoutbox: list) -> User:
     user = signup("alice")
     mailoutbox.clear()
     return user
-
-
-def errors_of(response: HttpResponse, field_id: str) -> list[str]:
-    """The errors shown under one field (templates/forms.html)."""
-    listed = re.search(
-        rf'<ul class="errors" id="{field_id}_errors">(.*?)</ul>', response.content.decode(), re.S
-    )
-    return re.findall(r"<li>(.*?)</li>", listed.group(1)) if listed else []
 
 
 def welcome_for(username: str, mailoutbox: list, **fields: object) -> object:

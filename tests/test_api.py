@@ -67,6 +67,16 @@ def test_taken_email_answers_409_with_code_and_field(client: Client) -> None:
     assert response.json()["field"] == "email"
 
 
+def test_a_taken_username_and_address_are_both_told_in_one_answer(client: Client) -> None:
+    signup("alice", email="alice@example.com")
+    response = signup_request(client, {"username": "Alice", "email": "ALICE@example.com"})
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "username_taken"
+    errors = {error["field"]: error["code"] for error in body["errors"]}
+    assert errors == {"username": "username_taken", "email": "email_taken"}
+
+
 def test_a_taken_username_is_told_with_the_other_fields_errors(client: Client) -> None:
     """Not only once the rest is fixed."""
     signup("alice")

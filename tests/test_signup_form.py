@@ -13,6 +13,7 @@ from accounts.models import AuditRecord, User
 from accounts.signup_followup import replace_email
 from accounts.throttle import login_failures
 from tests.factories import STRONG_PASSWORD, signup
+from tests.outcomes import errors_of
 
 pytestmark = pytest.mark.django_db
 
@@ -266,6 +267,14 @@ def test_a_taken_name_offers_to_log_in_or_choose_a_new_password(client: Client) 
     page = client.post("/signup/", form_data()).content.decode()
     assert 'href="/login/"' in page
     assert 'href="/password-reset/"' in page
+
+
+def test_a_taken_name_and_address_are_both_told_next_to_their_fields(client: Client) -> None:
+    signup("alice", email="alice@example.com")
+    response = client.post("/signup/", form_data())
+    assert response.status_code == 400
+    assert errors_of(response, "id_username") == ["An account with this username already exists."]
+    assert errors_of(response, "id_email") == ["An account with this email already exists."]
 
 
 def test_a_mistyped_address_is_corrected_from_the_success_page(

@@ -142,8 +142,19 @@ def test_password_too_similar_to_the_username_is_refused() -> None:
     assert invalid.value.error_dict["password"][0].code == "password_too_similar"
 
 
-def test_a_signup_whose_name_and_address_are_both_taken_is_told_the_name_is() -> None:
+def test_a_signup_whose_name_and_address_are_both_taken_is_told_both_the_name_first() -> None:
     signup("alice")
     with pytest.raises(SignupConflict) as conflict:
         signup("ALICE", email="ALICE@example.com")
-    assert conflict.value.field == "username"
+    assert conflict.value.fields == ("username", "email")
+    assert conflict.value.code == "username_taken"
+
+
+def test_with_taken_addresses_hidden_a_signup_with_both_taken_is_told_the_name_only(
+    settings: object,
+) -> None:
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("alice")
+    with pytest.raises(SignupConflict) as conflict:
+        signup("ALICE", email="ALICE@example.com")
+    assert conflict.value.fields == ("username",)
