@@ -63,8 +63,22 @@ def hide_row(task: dict[str, Any]) -> None:
     )
     if attempts_made >= Conf.MAX_ATTEMPTS:
         ScheduledRetry.objects.filter(task_id=task["id"]).delete()
+        logger.error(
+            "%s: attempt %s of %s failed, the last: it failed for good (re-queue it from the"
+            " status page once the cause is fixed)",
+            task["name"],
+            attempts_made,
+            Conf.MAX_ATTEMPTS,
+        )
         return
     next_attempt_at = timezone.now() + backoff(attempts_made)
+    logger.warning(
+        "%s: attempt %s of %s failed; the next at %s",
+        task["name"],
+        attempts_made,
+        Conf.MAX_ATTEMPTS,
+        next_attempt_at.isoformat(timespec="seconds"),
+    )
     OrmQ.objects.filter(pk=task["ack_id"]).update(lock=next_attempt_at)
     wake_pusher()  # it may be waiting for this row's old lock, later than the new one
     ScheduledRetry.objects.update_or_create(

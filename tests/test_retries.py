@@ -69,6 +69,15 @@ def test_a_failed_task_waits_out_of_sight_until_its_next_attempt(
     assert broker.dequeue() is None  # not claimable before then
 
 
+def test_a_failed_attempt_is_logged_with_its_number_and_when_the_next_comes(
+    broker: DatabaseBroker, failing: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue_flaky()
+    deliver(broker)
+    next_at = ScheduledRetry.objects.get().next_attempt_at.isoformat(timespec="seconds")
+    assert f"flaky: attempt 1 of {Conf.MAX_ATTEMPTS} failed; the next at {next_at}" in caplog.text
+
+
 @pytest.mark.parametrize("keep_success", [False, True], ids=["success-not-kept", "success-kept"])
 def test_a_task_that_succeeds_on_a_later_attempt_waits_for_nothing_more(
     broker: DatabaseBroker, failing: None, keep_success: bool
@@ -127,6 +136,18 @@ def test_a_task_out_of_attempts_has_failed_for_good(
     status = queue_status()
     assert (status["queue"]["retrying"], status["queue"]["failed"]) == (0, 1)
     assert [failure["name"] for failure in status["recent_failures"]] == ["flaky"]
+
+
+def test_the_last_failed_attempt_is_logged_as_failed_for_good(
+    broker: DatabaseBroker,
+    failing: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 1)
+    queue_flaky()
+    deliver(broker)
+    assert "flaky: attempt 1 of 1 failed, the last: it failed for good" in caplog.text
 
 
 def test_a_task_waiting_to_retry_is_reported_apart_from_the_failed_ones(
