@@ -19,6 +19,7 @@ class SignupIn(Schema):
     email: str = Field(max_length=254, examples=["alice@example.com"])
     password: str | None = Field(
         default=None,
+        min_length=1,
         max_length=4096,
         description="Optional: without one the welcome email carries a link to choose one.",
         examples=["correct-horse-battery-staple"],

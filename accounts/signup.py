@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.identity import (
     clean_email,
@@ -33,8 +34,8 @@ logger = logging.getLogger(__name__)
 
 
 TAKEN_MESSAGES = {
-    "username": _("An account with this username already exists."),
-    "email": _("An account with this email already exists."),
+    "username": gettext_lazy("An account with this username already exists."),
+    "email": gettext_lazy("An account with this email already exists."),
 }
 
 

@@ -97,6 +97,8 @@ SCHEMA_MESSAGES = {
     "missing": gettext_lazy("This field is required."),
     "string_type": gettext_lazy("Enter text, in quotes."),
     "string_too_long": gettext_lazy("Enter at most %(max_length)d characters."),
+    # An optional field sent empty: the password, which may be left out.
+    "string_too_short": gettext_lazy("Leave this field out, or give it a value."),
     "model_attributes_type": gettext_lazy("Send a JSON object."),
 }
 

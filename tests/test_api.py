@@ -262,3 +262,15 @@ def test_a_host_not_allowed_is_answered_in_the_apis_error_shape(client: Client) 
     assert response.status_code == 400
     assert response.json()["code"] == "bad_request"
     assert_nothing_stored()
+
+
+def test_an_empty_password_is_told_to_be_left_out_or_given(client: Client) -> None:
+    """The password is optional: "" is neither one nor none."""
+    response = signup_request(
+        client, {"username": "kim", "email": "kim@example.com", "password": ""}
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["field"], error["code"]) == ("password", "string_too_short")
+    assert error["message"] == "Leave this field out, or give it a value."
+    assert_nothing_stored()
