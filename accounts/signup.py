@@ -79,6 +79,7 @@ def sign_up(
     With SIGNUP_REVEALS_TAKEN_EMAIL=False a taken address raises nothing: the account returned
     is not saved (its pk is None) and the address's owner is told by email instead.
     """
+    username = username.strip(" ")  # typed around it; control characters are still refused
     try:
         user = validate_account(
             username=username,

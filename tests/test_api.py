@@ -274,3 +274,9 @@ def test_an_empty_password_is_told_to_be_left_out_or_given(client: Client) -> No
     assert (error["field"], error["code"]) == ("password", "string_too_short")
     assert error["message"] == "Leave this field out, or give it a value."
     assert_nothing_stored()
+
+
+def test_spaces_around_a_username_are_dropped_as_the_form_drops_them(client: Client) -> None:
+    response = signup_request(client, {"username": " ivan ", "email": "ivan@example.com"})
+    assert response.status_code == 201
+    assert response.json()["username"] == "ivan"
