@@ -231,8 +231,10 @@ def drawing(chart: Chart, window: Window) -> Drawing:
         dots=dots,
         legend=[(name, COLOURS[n % len(COLOURS)]) for n, name in enumerate(chart.series)],
         top=axis_text(peak),
-        first=time_text(window.start, window),
-        last=time_text(window.start + window.bucket * window.buckets, window) + " UTC",
+        first=time_text(window.start, window) + " UTC",
+        # The right edge ends the current bucket, which may end in the future: the bars and
+        # lines stop at the present.
+        last=_("now"),
     )
 
 
