@@ -7,6 +7,7 @@ from ninja.security import django_auth
 
 from portal.schemas import ErrorOut
 from taskqueue.status import queue_status
+from webhooks.status import webhook_status
 
 router = Router(tags=["operations"])
 
@@ -17,6 +18,7 @@ class StatusOut(Schema):
     retrying: list[dict]
     recent_failures: list[dict]
     clusters: list[dict]
+    webhook: dict | None = None
 
 
 @router.get(
@@ -26,7 +28,8 @@ class StatusOut(Schema):
     url_name="status",
 )
 def task_status(request: HttpRequest) -> Status:
-    """The task queue for staff (session log-in): depth, age, results, failures, clusters."""
+    """The task queue for staff (session log-in): depth, age, results, failures, clusters; and
+    the signup webhook's deliveries, whose failed attempts are no failed tasks."""
     if not request.user.is_staff:
         raise HttpError(403, "Staff only.")
-    return Status(200, queue_status())
+    return Status(200, {**queue_status(), "webhook": webhook_status()})

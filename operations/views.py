@@ -23,6 +23,7 @@ from taskqueue.requeue import requeue_failed
 from taskqueue.requeue import retry_now as retry_waiting_now
 from taskqueue.results import sample_queue_unless_sampled
 from taskqueue.status import queue_status
+from webhooks.status import webhook_status
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "status": queue_status(),
+        "webhook": webhook_status(),
         "pictures": pictures,
         "refresh_seconds": settings.STATUS_REFRESH_SECONDS,
     }

@@ -6,6 +6,7 @@ by axe-core. Any accessibility violation, any page wider than the screen, any fa
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from django.utils import timezone, translation
 from django_q.models import OrmQ
 
 from accounts.emails import messages
-from accounts.models import EmailDelivery, User
+from accounts.models import EmailDelivery, User, WebhookAttempt, WebhookDelivery
 from accounts.tasks import record_signup
 from accounts.tokens import email_verification_token, encode_uid
 from taskqueue.models import QueueSample
@@ -164,8 +165,23 @@ def staff_status_page(visit: Visit) -> None:
     retrying = failed_welcome_email(1, name="welcome-email-1")
     waiting_to_retry(retrying, 2, timezone.now() + timedelta(seconds=40))
     failed_welcome_email(2, name="welcome-email-2")
+    failed_webhook_delivery(signup("webhooked", email="webhooked@example.com"))
     visit.log_in(User.objects.create_superuser("admin", "admin@example.com", STRONG_PASSWORD))
     visit.go("/staff/status/")
+
+
+def failed_webhook_delivery(user: User) -> None:
+    delivery = WebhookDelivery.objects.create(
+        event_id=uuid.uuid4(),
+        event_type="account.created",
+        user=user,
+        url="https://hooks.example.com/signups",
+        status=WebhookDelivery.Status.FAILED,
+    )
+    for number in (1, 2, 3):
+        WebhookAttempt.objects.create(
+            delivery=delivery, number=number, status_code=502, duration_ms=40
+        )
 
 
 def an_hour_of_history() -> None:

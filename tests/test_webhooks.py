@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.test import Client
 from django_q.models import OrmQ, Schedule
 
 from accounts.models import User, WebhookDelivery
@@ -133,6 +134,33 @@ def test_the_last_attempt_failing_marks_the_delivery_failed(
         deliver_webhook(delivery.pk, number)
     assert deliver_webhook(delivery.pk, 3) == "failed"
     assert len(webhook_settings.requests) == 3
+
+
+def test_failed_deliveries_and_attempts_are_on_the_status_page(
+    webhook_settings: WebhookReceiver, admin_client: Client
+) -> None:
+    """The webhook's task succeeds when its POST fails (it schedules the next attempt itself):
+    the task queue's counts would show nothing wrong."""
+    webhook_settings.statuses = [500, 500, 500, 502]
+    failed = signed_up_delivery("alice")
+    for number in (1, 2, 3):
+        deliver_webhook(failed.pk, number)
+    waiting = signed_up_delivery("bob")
+    deliver_webhook(waiting.pk, 1)
+    status = admin_client.get("/api/status/").json()["webhook"]
+    assert (status["pending"], status["delivered"], status["failed"]) == (1, 0, 1)
+    assert status["failed_attempts_last_hour"] == 4
+    [failure] = status["recent_failures"]
+    assert (failure["username"], failure["attempts"], failure["last_answer"]) == ("alice", 3, "500")
+    page = admin_client.get("/staff/status/").content.decode()
+    assert "Signup webhook" in page
+    assert "Failed attempts in the last hour" in page
+
+
+def test_the_status_page_has_no_webhook_section_without_a_webhook(admin_client: Client) -> None:
+    signup("alice")
+    assert admin_client.get("/api/status/").json()["webhook"] is None
+    assert "Signup webhook" not in admin_client.get("/staff/status/").content.decode()
 
 
 def test_a_redelivered_attempt_does_not_post_again(webhook_settings: WebhookReceiver) -> None:
