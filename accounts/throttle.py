@@ -160,5 +160,9 @@ def reserve_username(username: str) -> None:
     RESERVED_USERNAMES.first(username_key(username))
 
 
+def release_username(username: str) -> None:
+    RESERVED_USERNAMES.reset(username_key(username))
+
+
 def username_reserved(username: str) -> bool:
     return RESERVED_USERNAMES.reached(username_key(username))

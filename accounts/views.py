@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django.views.generic.edit import FormView
 
+from accounts.address_correction import correct_signup_email
 from accounts.audit import record_password_changed
 from accounts.emails.requests import request_account_email
 from accounts.forms import (
@@ -29,7 +30,6 @@ from accounts.models import EmailDelivery
 from accounts.signup import SignupConflict
 from accounts.signup_followup import (
     SignedUp,
-    correct_signup_email,
     new_form_token,
     recall,
     remember,

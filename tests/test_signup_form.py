@@ -8,9 +8,9 @@ from django.test import Client
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from accounts.address_correction import replace_email
 from accounts.identity import username_key
 from accounts.models import AuditRecord, User
-from accounts.signup_followup import replace_email
 from accounts.throttle import login_failures
 from tests.factories import STRONG_PASSWORD, signup
 from tests.outcomes import errors_of
@@ -262,6 +262,20 @@ def test_with_taken_addresses_hidden_the_same_form_sent_twice_lands_on_the_succe
     assert again["Location"] == "/signup/done/"
 
 
+def test_with_taken_addresses_hidden_the_form_sent_again_with_another_password_is_refused(
+    client: Client, settings: object
+) -> None:
+    """As it is where an account was made: the answer tells neither apart."""
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("owner", email="alice@example.com")
+    data = form_data(form_token=form_token(client))
+    client.post("/signup/", data)
+    other = {"password": "Another-pass-4711", "password_confirmation": "Another-pass-4711"}
+    again = Client().post("/signup/", {**data, **other})
+    assert again.status_code == 400
+    assert "An account with this username already exists." in again.content.decode()
+
+
 def test_a_taken_name_offers_to_log_in_or_choose_a_new_password(client: Client) -> None:
     signup("alice", email="first@example.com")
     page = client.post("/signup/", form_data()).content.decode()
@@ -422,6 +436,42 @@ def test_an_address_cannot_be_corrected_to_one_that_is_taken(client: Client) -> 
     assert answer.status_code == 400
     assert "An account with this email already exists." in answer.content.decode()
     assert User.objects.get(username="alice").email == "alice@exmaple.com"
+
+
+def test_with_taken_addresses_hidden_a_typo_onto_someones_address_corrected_makes_the_account(
+    client: Client, settings: object, sync_tasks: None, mailoutbox: list
+) -> None:
+    """Answered as made, with no account behind it: corrected to the person's own address, the
+    signup makes the account they meant, with their password, instead of leaving them a held
+    name and a link that never comes."""
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("dave", email="dave@example.com")
+    client.post("/signup/", form_data(username="rita", email="dave@example.com"))
+    assert not User.objects.filter(username="rita").exists()
+    mailoutbox.clear()
+    answer = client.post(
+        "/signup/done/email/", {"email": "rita@example.com", "password": STRONG_PASSWORD}
+    )
+    assert answer["Location"] == "/signup/done/?corrected"
+    rita = User.objects.get(username="rita")
+    assert rita.email == "rita@example.com"
+    assert rita.check_password(STRONG_PASSWORD)
+    assert [message.to for message in mailoutbox] == [["rita@example.com"]]
+    assert "rita@example.com" in client.get("/signup/done/").content.decode()
+
+
+def test_with_taken_addresses_hidden_a_correction_asks_for_the_password_all_the_same(
+    client: Client, settings: object
+) -> None:
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("dave", email="dave@example.com")
+    client.post("/signup/", form_data(username="rita", email="dave@example.com"))
+    answer = client.post(
+        "/signup/done/email/", {"email": "rita@example.com", "password": "Another-pass-4711"}
+    )
+    assert answer.status_code == 400
+    assert "This is not the password you chose when you signed up." in answer.content.decode()
+    assert not User.objects.filter(username="rita").exists()
 
 
 def test_with_taken_addresses_hidden_a_correction_to_one_looks_like_any_other(
