@@ -121,10 +121,21 @@ def mixes_look_alike_scripts(text: str) -> bool:
     scripts = {categories.alias(char) for char in text if char.isalpha()}
     if "LATIN" in scripts and (
         any(char.isdigit() and not unicodedata.normalize("NFKC", char).isascii() for char in text)
-        or (len(scripts) > 1 and confusables.is_confusable(text, preferred_aliases=["LATIN"]))
+        or (len(scripts) > 1 and passes_for_latin(text))
     ):
         return True
     return len(scripts & LOOK_ALIKE_SCRIPTS) > 1 and bool(confusables.is_dangerous(text))
+
+
+def passes_for_latin(text: str) -> bool:
+    """A letter of another script confusable with a Latin one. Characters common to all
+    scripts (the digits 0-9, the Japanese long-vowel mark "ー") are confusable too, but with
+    each other: a name is not a look-alike for having them."""
+    found = confusables.is_confusable(text, greedy=True, preferred_aliases=["LATIN"]) or []
+    return any(
+        categories.alias(match["character"]) not in {"LATIN", "COMMON", "INHERITED"}
+        for match in found
+    )
 
 
 def reject_look_alikes(username: str) -> None:

@@ -292,6 +292,10 @@ def test_an_address_on_a_domain_written_as_its_language_is_welcome(
     [
         "\u5c71\u7530\u305f\u308d\u3046",  # Han and Hiragana, as Japanese is written
         "kim\ubbfc\uc218",  # Latin and Hangul
+        "kim\ubbfc\uc2181",  # and a digit
+        "user_\u7528\u62371",  # Latin, Han and a digit
+        "lucy_\u30eb\u30fc\u30b7\u30fc",  # Latin, Katakana and the long-vowel mark
+        "ali_\u0639\u0644\u064a1",  # Latin, Arabic and a digit
         "user\uff11",  # a fullwidth 1, which the username's key folds to 1
     ],
 )
