@@ -28,9 +28,9 @@ from accounts.signup_followup import (
     signed_up_as,
 )
 from accounts.throttle import (
-    check_password_as_log_in,
     cooldown_passed,
     limit_email_requests,
+    refuse_wrong_password,
     release_username,
 )
 
@@ -78,14 +78,17 @@ def correct_signup_email(
 
 
 def check_password(owner: User | HeldSignup, password: str, ip_address: str | None) -> None:
-    """Held to the log-in limits, as every check of a password is."""
-    checked = check_password_as_log_in(owner, password, ip_address) if password else False
-    if checked is None:
-        message = _("Too many wrong passwords. Try again in a few minutes.")
-        raise ValidationError({"password": ValidationError(message, code="locked")})
-    if not checked:
-        message = _("This is not the password you chose when you signed up.")
-        raise ValidationError({"password": ValidationError(message, code="password_incorrect")})
+    """Held to the log-in limits, as every check of a password is; an empty one is not
+    counted."""
+    if not password:
+        raise ValidationError(
+            {"password": ValidationError(_("This field is required."), code="required")}
+        )
+    wrong = _("This is not the password you chose when you signed up.")
+    try:
+        refuse_wrong_password(owner, password, ip_address, wrong=wrong)
+    except ValidationError as refused:
+        raise ValidationError({"password": refused}) from None
 
 
 def correctable(account: User) -> bool:

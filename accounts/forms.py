@@ -15,7 +15,7 @@ from accounts.emails.requests import request_account_email
 from accounts.http import client_ip
 from accounts.identity import clean_email
 from accounts.models import EmailDelivery
-from accounts.throttle import check_password_as_log_in
+from accounts.throttle import refuse_wrong_password
 
 
 def required_input(widget: type[forms.Widget], **attrs: str) -> forms.Widget:
@@ -135,13 +135,10 @@ class ThrottledPasswordChangeForm(NewPasswordRulesOnItsOwnField, PasswordChangeF
 
     def clean_old_password(self) -> str:
         old_password = self.cleaned_data["old_password"]
-        checked = check_password_as_log_in(self.user, old_password, self.ip_address)
-        if checked is None:
-            raise forms.ValidationError(
-                _("Too many wrong passwords. Try again in a few minutes."), code="locked"
-            )
-        if not checked:
-            raise forms.ValidationError(
-                self.error_messages["password_incorrect"], code="password_incorrect"
-            )
+        refuse_wrong_password(
+            self.user,
+            old_password,
+            self.ip_address,
+            wrong=self.error_messages["password_incorrect"],
+        )
         return old_password

@@ -170,6 +170,10 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
+        # The status page counts deliveries by status, the latest first (webhooks.status).
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="accounts_webhook_status_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.status})"
@@ -187,6 +191,7 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["delivery", "number"]
+        indexes = [models.Index(fields=["attempted_at"], name="accounts_webhook_attempted_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["delivery", "number"], name="accounts_webhookattempt_once_per_number"

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.http import UNKNOWN_CLIENT
@@ -94,6 +95,18 @@ def check_password_as_log_in(user: Any, password: str, ip_address: str | None) -
     return True
 
 
+def refuse_wrong_password(user: Any, password: str, ip_address: str | None, *, wrong: str) -> None:
+    """check_password_as_log_in(), its refusals as a form's field error: `wrong` for a wrong
+    password, or the lock's message past the limits."""
+    checked = check_password_as_log_in(user, password, ip_address)
+    if checked is None:
+        raise ValidationError(
+            _("Too many wrong passwords. Try again in a few minutes."), code="locked"
+        )
+    if not checked:
+        raise ValidationError(wrong, code="password_incorrect")
+
+
 def locks_by_client(ip_address: str | None) -> bool:
     """Not the unknown client: all requests without an address share it, and five failures
     among them would lock everybody out; their usernames are still locked one by one."""
@@ -118,7 +131,10 @@ def limit_signups(ip_address: str | None) -> None:
 def limit_email_requests(address: str, ip_address: str | None) -> None:
     """Raises RateLimited when a client asked for too many emails: in all, or for `address`."""
     limit_email_requests_in_all(ip_address)
-    count_email_to(address, ip_address)
+    if ip_address:
+        emails_to_address().hit(
+            client_key(ip_address), address.lower(), message=TOO_MANY_FOR_ADDRESS
+        )
 
 
 def limit_email_requests_in_all(ip_address: str | None) -> None:
@@ -128,20 +144,24 @@ def limit_email_requests_in_all(ip_address: str | None) -> None:
         )
 
 
-def refuse_emails_to_address_past_limit(address: str, ip_address: str | None) -> None:
-    """Raises RateLimited if this client had its limit of emails to `address`; counts none."""
-    if not ip_address:
-        return
-    retry_after = emails_to_address().retry_after(client_key(ip_address), address.lower())
-    if retry_after is not None:
-        raise RateLimited(TOO_MANY_FOR_ADDRESS, retry_after)
-
-
-def count_email_to(address: str, ip_address: str | None) -> None:
-    if ip_address:
-        emails_to_address().hit(
-            client_key(ip_address), address.lower(), message=TOO_MANY_FOR_ADDRESS
-        )
+def email_may_go_out(kind: str, address: str, ip_address: str | None) -> bool:
+    """Whether an email of this kind, asked for by this client, goes to `address` now: False
+    inside the address's cooldown (the answer is the same, nothing is sent). Raises
+    RateLimited past the client's limits. Only a request that sends counts against the limit
+    for one address: pressing "send it again" inside the cooldown would otherwise refuse the
+    person a password reset too. Counted first, given back if it does not send, so that two
+    requests at once cannot both pass the last place under the limit."""
+    limit_email_requests_in_all(ip_address)
+    limit = emails_to_address()
+    hit = limit.take(client_key(ip_address), address.lower()) if ip_address else None
+    if hit is not None and hit.count > limit.count:
+        hit.give_back()
+        raise RateLimited(TOO_MANY_FOR_ADDRESS, limit.seconds_left(hit.window_start))
+    if cooldown_passed(kind, address):
+        return True
+    if hit is not None:
+        hit.give_back()
+    return False
 
 
 def emails_to_address() -> Limit:

@@ -20,6 +20,8 @@ from throttling.limits import RateLimited
 
 logger = logging.getLogger(__name__)
 
+API_PATH = "/api/"
+
 
 def error_example(code: str, message: str, field: str | None = None) -> dict:
     errors = [{"field": field, "code": code, "message": message}] if field else []
@@ -83,11 +85,18 @@ api.add_router("", operations_router)
 
 
 def error_response(
-    request: HttpRequest, status: int, code: str, message: str, errors: list[dict] | None = None
+    request: HttpRequest,
+    status: int,
+    code: str,
+    message: str,
+    errors: list[dict] | None = None,
+    *,
+    field: str | None = None,
 ) -> HttpResponse:
+    """`field` is the one field at fault; by default the one the errors name, if only one."""
     errors = errors or []
     fields = {error["field"] for error in errors}
-    field = fields.pop() if len(fields) == 1 else None
+    field = field or (fields.pop() if len(fields) == 1 else None)
     body = {"code": code, "message": message, "field": field, "errors": errors}
     return api.create_response(request, body, status=status)
 
@@ -154,7 +163,7 @@ def account_conflict(request: HttpRequest, exc: SignupConflict) -> HttpResponse:
         {"field": field, "code": error.code, "message": error.message}
         for field, error in exc.errors().items()
     ]
-    return error_response(request, 409, exc.code, exc.message, errors)
+    return error_response(request, 409, exc.code, exc.message, errors, field=exc.field)
 
 
 @api.exception_handler(RateLimited)

@@ -8,10 +8,8 @@ from django.urls import is_valid_path
 from django.utils.http import escape_leading_slashes
 from django.utils.translation import gettext as _
 
-from portal.api import error_response
+from portal.api import API_PATH, error_response
 from portal.views import form_page
-
-API_PATH = "/api/"
 
 
 class JsonApiMiddleware:

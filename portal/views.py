@@ -8,7 +8,7 @@ from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from portal.api import error_response
+from portal.api import API_PATH, error_response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -31,7 +31,7 @@ def form_page(request: HttpRequest) -> str:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Under /api/ in the API's error shape: a request refused before it reached the API (a
     Host this site does not serve) is still answered in JSON."""
-    if request.path_info.startswith("/api/"):
+    if request.path_info.startswith(API_PATH):
         message = _("The request could not be understood. Nothing was saved.")
         return error_response(request, 400, "bad_request", message)
     return render(request, "errors/400.html", status=400)

@@ -463,7 +463,9 @@ def test_a_wrong_current_password_changes_nothing(alice: User, client: Client) -
     assert User.objects.get(pk=alice.pk).check_password(STRONG_PASSWORD)
 
 
-def test_the_admins_password_change_is_the_one_held_to_the_log_in_limit(client: Client) -> None:
+def test_the_admins_password_change_leads_to_the_one_held_to_the_log_in_limit(
+    client: Client,
+) -> None:
     client.force_login(User.objects.create_superuser("root", "root@example.com", STRONG_PASSWORD))
     response = client.post("/admin/password_change/", {"old_password": "guess"})
     assert (response.status_code, response["Location"]) == (302, "/account/password/")

@@ -148,7 +148,7 @@ def test_failed_deliveries_and_attempts_are_on_the_status_page(
     waiting = signed_up_delivery("bob")
     deliver_webhook(waiting.pk, 1)
     status = admin_client.get("/api/status/").json()["webhook"]
-    assert (status["pending"], status["delivered"], status["failed"]) == (1, 0, 1)
+    assert (status["pending"], status["delivered_last_day"], status["failed"]) == (1, 0, 1)
     assert status["failed_attempts_last_hour"] == 4
     [failure] = status["recent_failures"]
     assert (failure["username"], failure["attempts"], failure["last_answer"]) == ("alice", 3, "500")

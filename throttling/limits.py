@@ -58,9 +58,12 @@ class Limit:
         """Count one more for `parts`; raise RateLimited past `count` in the current window."""
         seen, window_start = count_hit(key(self.name, parts), self.period)
         if seen > self.count:
-            retry_after = window_start + self.period - timezone.now()
             logger.info("rate limit %s reached (%s in %s)", self.name, seen, self.period)
-            raise RateLimited(message, int(retry_after.total_seconds()) + 1)
+            raise RateLimited(message, self.seconds_left(window_start))
+
+    def seconds_left(self, window_start: datetime) -> int:
+        """Until the window that started then ends, in whole seconds, rounded up."""
+        return int((window_start + self.period - timezone.now()).total_seconds()) + 1
 
     def add(self, *parts: object) -> int:
         """Count one more for `parts`, refusing nothing; returns the count in the window."""

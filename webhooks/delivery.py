@@ -74,7 +74,7 @@ def attempt_delivery(delivery_id: int, number: int) -> str:
             outcome = conclude(delivery, number, status_code)
     except IntegrityError:
         return f"attempt {number} already made"
-    log = logger.info if outcome == "delivered" else logger.warning
+    log = {"delivered": logger.info, "failed": logger.error}.get(outcome, logger.warning)
     log(
         "webhook %s for account %s, attempt %s: %s -> %s",
         delivery.event_id,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import WebhookAttempt, WebhookDelivery
@@ -18,21 +18,22 @@ RECENT_FAILURES_SHOWN = 10
 
 def webhook_status() -> dict[str, Any] | None:
     """None where no webhook is configured and none was ever sent."""
-    counts = dict(
-        WebhookDelivery.objects.values_list("status").annotate(count=Count("id")).order_by()
-    )
-    if not settings.SIGNUP_WEBHOOK_URL and not counts:
+    if not settings.SIGNUP_WEBHOOK_URL and not WebhookDelivery.objects.exists():
         return None
-    hour_ago = timezone.now() - timedelta(hours=1)
+    now = timezone.now()
+    deliveries = WebhookDelivery.objects.order_by()
     failed_attempts = WebhookAttempt.objects.filter(
-        Q(status_code__isnull=True) | ~Q(status_code__range=(200, 299)), attempted_at__gte=hour_ago
-    ).count()
+        Q(status_code__isnull=True) | ~Q(status_code__range=(200, 299)),
+        attempted_at__gte=now - timedelta(hours=1),
+    )
     return {
         "configured": bool(settings.SIGNUP_WEBHOOK_URL),
-        "pending": counts.get(WebhookDelivery.Status.PENDING, 0),
-        "delivered": counts.get(WebhookDelivery.Status.DELIVERED, 0),
-        "failed": counts.get(WebhookDelivery.Status.FAILED, 0),
-        "failed_attempts_last_hour": failed_attempts,
+        "pending": deliveries.filter(status=WebhookDelivery.Status.PENDING).count(),
+        "delivered_last_day": deliveries.filter(
+            status=WebhookDelivery.Status.DELIVERED, created_at__gte=now - timedelta(days=1)
+        ).count(),
+        "failed": deliveries.filter(status=WebhookDelivery.Status.FAILED).count(),
+        "failed_attempts_last_hour": failed_attempts.count(),
         "recent_failures": [describe(delivery) for delivery in recent_failures()],
     }
 

@@ -9,12 +9,7 @@ from django.db import transaction
 from accounts.identity import clean_email
 from accounts.models import EmailDelivery, User
 from accounts.tasks import send_password_reset_email, send_verification_email
-from accounts.throttle import (
-    cooldown_passed,
-    count_email_to,
-    limit_email_requests_in_all,
-    refuse_emails_to_address_past_limit,
-)
+from accounts.throttle import email_may_go_out
 from taskqueue.enqueue import enqueue
 
 TASKS = {
@@ -26,19 +21,14 @@ TASKS = {
 def request_account_email(kind: str, email: str, *, ip_address: str | None) -> None:
     """Queue the email if an account wants it; answer the same either way.
 
-    Raises RateLimited when the client is over its limits (accounts.throttle). Of the requests
-    for one address only those that send count against its limit: a person pressing "send it
-    again" inside the cooldown would otherwise lock themselves out of a password reset too.
+    Raises RateLimited when the client is over its limits (accounts.throttle).
     """
     try:
         email = clean_email(email)
     except ValidationError as exc:
         raise ValidationError({"email": exc.error_list}) from exc
-    limit_email_requests_in_all(ip_address)
-    refuse_emails_to_address_past_limit(email, ip_address)
-    if not cooldown_passed(kind, email):
-        return  # nothing goes out: the address's own limit is left as it was
-    count_email_to(email, ip_address)
+    if not email_may_go_out(kind, email, ip_address):
+        return
     with transaction.atomic():
         for user in accounts_wanting(kind, email):
             queue_account_email(kind, user)
