@@ -6,7 +6,7 @@ import unicodedata
 
 from confusable_homoglyphs import categories, confusables
 from django.core.exceptions import ValidationError
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
@@ -55,12 +55,47 @@ def canonical_email(address: str) -> str:
     return validated.normalized
 
 
+# email-validator says precisely what is wrong, in English only: the reasons people meet most,
+# translated here. Other languages get the general message for the rarer ones.
+EMAIL_REASONS = {
+    gettext_noop("An email address must have an @-sign."),
+    gettext_noop("There must be something before the @-sign."),
+    gettext_noop("There must be something after the @-sign."),
+    gettext_noop("The part after the @-sign is not valid. It should have a period."),
+    gettext_noop(
+        "The part after the @-sign is not valid. It is not within a valid top-level domain."
+    ),
+    gettext_noop("An email address cannot have two periods in a row."),
+    gettext_noop("An email address cannot start with a period."),
+    gettext_noop("An email address cannot end with a period."),
+    gettext_noop("An email address cannot have a period immediately before the @-sign."),
+}
+# Reasons that end by naming the characters at fault.
+EMAIL_REASONS_NAMING = {
+    "The email address contains invalid characters before the @-sign: ": gettext_noop(
+        "The email address contains invalid characters before the @-sign: %(characters)s"
+    ),
+    "The part after the @-sign contains invalid characters: ": gettext_noop(
+        "The part after the @-sign contains invalid characters: %(characters)s"
+    ),
+}
+
+
 def invalid_email_message(exc: EmailNotValidError) -> str:
-    """email-validator says precisely what is wrong, in English only: other languages get the
-    general message."""
-    if (get_language() or "en").split("-")[0] == "en":
-        return _("Enter a valid email address. %(reason)s") % {"reason": exc}
-    return _("Enter a valid email address.")
+    reason = email_reason(str(exc))
+    if reason is None:
+        return _("Enter a valid email address.")
+    return _("Enter a valid email address. %(reason)s") % {"reason": reason}
+
+
+def email_reason(reason: str) -> str | None:
+    """email-validator's reason in the reader's language; None where it has no translation."""
+    if reason in EMAIL_REASONS:
+        return _(reason)
+    for start, message in EMAIL_REASONS_NAMING.items():
+        if reason.startswith(start):
+            return _(message) % {"characters": reason.removeprefix(start)}
+    return reason if (get_language() or "en").split("-")[0] == "en" else None
 
 
 def username_key(username: str) -> str:

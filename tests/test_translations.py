@@ -107,6 +107,32 @@ def test_form_errors_come_in_the_language_of_the_page(client: Client) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("bob", "Une adresse e-mail doit contenir une arobase (@)."),
+        ("b ob@example.com", "avant l’arobase (@)\u202f: SPACE."),
+        ("bob@[192.0.2.1]", None),  # a rarer reason: the general message alone
+    ],
+)
+def test_what_is_wrong_with_an_address_is_said_in_the_readers_language(
+    client: Client, typed: str, reason: str | None
+) -> None:
+    answer = client.post(
+        "/api/signups/",
+        json.dumps({"username": "bob", "email": typed}),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    [error] = answer.json()["errors"]
+    assert error["message"].startswith("Saisissez une adresse e-mail valide.")
+    if reason is None:
+        assert error["message"] == "Saisissez une adresse e-mail valide."
+    else:
+        assert reason in error["message"]
+
+
+@pytest.mark.django_db
 def test_api_errors_come_in_the_language_the_client_asks_for(client: Client) -> None:
     signup("alice")
     answer = client.post(
