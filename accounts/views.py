@@ -214,10 +214,16 @@ class PasswordResetView(ErrorsAnswer400, auth_views.PasswordResetView):
             return response
 
 
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+class PasswordResetConfirmView(ErrorsAnswer400, auth_views.PasswordResetConfirmView):
     form_class = NewPasswordForm
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
+
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
+        """A link that no longer works answers 400, as a verification link's does."""
+        if not context.get("validlink"):
+            response_kwargs["status"] = 400
+        return super().render_to_response(context, **response_kwargs)
 
     def form_valid(self, form: NewPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
