@@ -3,11 +3,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django_q.admin import FailAdmin
-from django_q.conf import Conf
 from django_q.models import Failure
 
 from taskqueue.models import ScheduledRetry
 from taskqueue.requeue import requeue_failures
+from taskqueue.status import attempts_in_all
 
 
 class FailureState(admin.SimpleListFilter):
@@ -43,7 +43,7 @@ class FailureAdmin(FailAdmin):
             return f"failed for good after {failure.attempt_count} attempt(s)"
         wait = max(0, int((retry.next_attempt_at - timezone.now()).total_seconds()))
         return (
-            f"attempt {retry.attempts_made} of {Conf.MAX_ATTEMPTS} failed; "
+            f"attempt {retry.attempts_made} of {attempts_in_all(retry.attempts_made)} failed; "
             f"next in {wait} s ({retry.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC)"
         )
 

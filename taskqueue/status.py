@@ -187,7 +187,7 @@ def queue_status() -> dict[str, Any]:
                 if retry.task_id in failures
                 else "",
                 "attempts": retry.attempts_made,
-                "max_attempts": Conf.MAX_ATTEMPTS,
+                "max_attempts": attempts_in_all(retry.attempts_made),
                 "next_attempt": retry.next_attempt_at,
                 "error": str(getattr(failures.get(retry.task_id), "result", ""))[:5000],
                 "error_summary": error_summary(getattr(failures.get(retry.task_id), "result", "")),
@@ -220,3 +220,9 @@ def queue_status() -> dict[str, Any]:
             for stat in clusters_reporting()
         ],
     }
+
+
+def attempts_in_all(attempts_made: int) -> int:
+    """Q_MAX_ATTEMPTS, or, for a task that made more before Q_MAX_ATTEMPTS was lowered, the one
+    attempt it still has: a next attempt was scheduled, and the one after it would not be."""
+    return max(Conf.MAX_ATTEMPTS, attempts_made + 1)

@@ -171,6 +171,19 @@ def test_a_task_waiting_to_retry_is_reported_apart_from_the_failed_ones(
     assert "0 failed for good" in readiness
 
 
+def test_a_retry_made_before_q_max_attempts_was_lowered_counts_its_one_attempt_left(
+    broker: DatabaseBroker, failing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "attempt 3 of 1": its next attempt is scheduled, and will be its last."""
+    queue_flaky()
+    deliver(broker)
+    make_claimable()
+    deliver(broker)
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 1)
+    [retrying] = queue_status()["retrying"]
+    assert (retrying["attempts"], retrying["max_attempts"]) == (2, 3)
+
+
 def test_requeueing_skips_a_task_still_waiting_to_retry(
     broker: DatabaseBroker, failing: None
 ) -> None:
