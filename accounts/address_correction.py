@@ -47,7 +47,7 @@ def correct_signup_email(
     reset). Raises ValidationError keyed by "email" or "password", or RateLimited."""
     signed_up = recall(request)
     owner = signed_up_as(signed_up) if signed_up else None
-    if owner is None or (isinstance(owner, User) and not correctable(owner)):
+    if owner is None or not correctable(owner):
         raise too_late()
     check_password(owner, password, ip_address)
     try:
@@ -91,10 +91,15 @@ def check_password(owner: User | HeldSignup, password: str, ip_address: str | No
         raise ValidationError({"password": refused}) from None
 
 
-def correctable(account: User) -> bool:
-    """Not once the address is confirmed: it is the account's, and changing it is no typo fix."""
-    recent = timezone.now() - account.date_joined < FOLLOW_UP_WINDOW
-    return recent and not account.is_email_verified
+def correctable(owner: User | HeldSignup) -> bool:
+    """Within FOLLOW_UP_WINDOW of the signup, whether it made an account or was only answered
+    as if it had (alike, so that this tells nothing); and not once the address is confirmed:
+    it is the account's, and changing it is no typo fix."""
+    if isinstance(owner, HeldSignup):
+        answered_at = owner.answered_at
+        return answered_at is not None and timezone.now() - answered_at < FOLLOW_UP_WINDOW
+    recent = timezone.now() - owner.date_joined < FOLLOW_UP_WINDOW
+    return recent and not owner.is_email_verified
 
 
 def too_late() -> ValidationError:

@@ -5,7 +5,7 @@ it, for the minutes after (accounts.address_correction)."""
 import hashlib
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
 from django.contrib.auth import hashers
@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.identity import clean_email, username_key
 from accounts.models import User
@@ -39,6 +40,7 @@ class SignedUp(TypedDict):
     username: str
     email: str
     password_hash: NotRequired[str]
+    answered_at: NotRequired[str]  # ISO 8601: when the signup without an account was answered
 
 
 class HeldSignup:
@@ -48,6 +50,8 @@ class HeldSignup:
     def __init__(self, signed_up: SignedUp) -> None:
         self.username = signed_up["username"]
         self.password_hash = signed_up.get("password_hash", "")
+        answered_at = signed_up.get("answered_at")
+        self.answered_at = datetime.fromisoformat(answered_at) if answered_at else None
 
     def check_password(self, raw_password: str) -> bool:
         return bool(self.password_hash) and hashers.check_password(raw_password, self.password_hash)
@@ -82,6 +86,7 @@ def sign_up_once(form_token: str, remembered: SignedUp | None = None, **fields: 
     signed_up = SignedUp(id=user.pk, username=user.username, email=user.email)
     if user.pk is None:
         signed_up["password_hash"] = user.password
+        signed_up["answered_at"] = timezone.now().isoformat()
     cache.set(key, signed_up, FOLLOW_UP_WINDOW.total_seconds())
     return signed_up
 

@@ -1,6 +1,7 @@
 """The browser form at /signup/."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -465,6 +466,24 @@ def test_with_taken_addresses_hidden_a_typo_onto_someones_address_corrected_make
     assert rita.check_password(STRONG_PASSWORD)
     assert [message.to for message in mailoutbox] == [["rita@example.com"]]
     assert "rita@example.com" in client.get("/signup/done/").content.decode()
+
+
+def test_with_taken_addresses_hidden_a_correction_comes_too_late_after_30_minutes_alike(
+    client: Client, settings: object
+) -> None:
+    """As an account made stops being correctable: else the difference would tell."""
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("dave", email="dave@example.com")
+    client.post("/signup/", form_data(username="rita", email="dave@example.com"))
+    session = client.session
+    session["signed_up"]["answered_at"] = (timezone.now() - timedelta(minutes=31)).isoformat()
+    session.save()
+    answer = client.post(
+        "/signup/done/email/", {"email": "rita@example.com", "password": STRONG_PASSWORD}
+    )
+    assert answer.status_code == 400
+    assert "This address can no longer be changed here." in answer.content.decode()
+    assert not User.objects.filter(username="rita").exists()
 
 
 def test_with_taken_addresses_hidden_a_correction_asks_for_the_password_all_the_same(
