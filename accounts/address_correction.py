@@ -60,20 +60,17 @@ def correct_signup_email(
         )
         raise ValidationError({"email": ValidationError(message, code="unchanged")})
     limit_email_requests(new_email, ip_address)
+    remembered: SignedUp = {**signed_up, "email": new_email}
     if answered_as_taken(new_email):
-        request.session[SESSION_KEY] = {**signed_up, "email": new_email}
-        return True
-    if isinstance(owner, HeldSignup):
+        sent = True
+    elif isinstance(owner, HeldSignup):
         account = make_the_account_meant(owner, new_email, ip_address=ip_address)
         if account is not None:
-            request.session[SESSION_KEY] = SignedUp(
-                id=account.pk, username=account.username, email=account.email
-            )
-        else:
-            request.session[SESSION_KEY] = {**signed_up, "email": new_email}
-        return cooldown_passed(EmailDelivery.Kind.VERIFICATION, new_email)
-    sent = replace_email(owner, new_email, ip_address=ip_address)
-    request.session[SESSION_KEY] = {**signed_up, "email": new_email}
+            remembered = SignedUp(id=account.pk, username=account.username, email=account.email)
+        sent = cooldown_passed(EmailDelivery.Kind.VERIFICATION, new_email)
+    else:
+        sent = replace_email(owner, new_email, ip_address=ip_address)
+    request.session[SESSION_KEY] = remembered
     return sent
 
 

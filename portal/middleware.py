@@ -54,12 +54,12 @@ class JsonApiMiddleware:
         match = request.resolver_match
         if match is None or match.namespace != "api" or request.method != "POST":
             return None
-        declared_length = request.META.get("CONTENT_LENGTH") or "0"
-        if not declared_length.isascii() or not declared_length.isdigit():
+        declared_length = content_length(request)
+        if declared_length is None:
             message = _("The Content-Length header must be a number of bytes.")
             return error_response(request, 400, "invalid_content_length", message)
         has_body = (
-            int(declared_length) > 0
+            declared_length > 0
             or "HTTP_TRANSFER_ENCODING" in request.META  # a chunked body has no length
         )
         if request.content_type == "application/json" or not has_body:
@@ -79,13 +79,8 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        declared_length = request.META.get("CONTENT_LENGTH") or "0"
-        too_large = (
-            limit is not None
-            and declared_length.isascii()
-            and declared_length.isdigit()
-            and int(declared_length) > limit
-        )
+        declared_length = content_length(request)
+        too_large = limit is not None and declared_length is not None and declared_length > limit
         if not too_large:
             return self.get_response(request)
         if request.path_info.startswith(API_PATH):
@@ -94,6 +89,12 @@ class BodySizeLimitMiddleware:
             )
         context = {"form_url": form_page(request), "limit_kb": limit // 1024}
         return render(request, "errors/413.html", context, status=413)
+
+
+def content_length(request: HttpRequest) -> int | None:
+    """The body's declared length in bytes (0 if none is declared); None if it is no number."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    return int(declared) if declared.isascii() and declared.isdigit() else None
 
 
 def is_json(response: HttpResponse) -> bool:
