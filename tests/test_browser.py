@@ -280,6 +280,32 @@ def test_the_status_page_refreshes_and_keeps_what_the_reader_opened(
     expect(page.locator("details[open] pre").first).to_be_visible()
 
 
+def test_a_section_opened_while_a_refresh_is_on_its_way_stays_open(
+    page: object, live_server: object, admin_user: User, settings: object
+) -> None:
+    settings.STATUS_REFRESH_SECONDS = 1
+    failed_welcome_email(1, name="welcome-email-1")
+    page.goto(f"{live_server.url}/admin/login/?next=/staff/status/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/staff/status/")
+    held: list[object] = []
+    page.route(
+        "**/staff/status/",
+        lambda route: (
+            held.append(route) if route.request.resource_type == "fetch" else route.continue_()
+        ),
+    )
+    with page.expect_request(lambda request: request.resource_type == "fetch"):
+        pass  # the refresh is asked for, and its answer held back
+    failed_welcome_email(2, name="welcome-email-2")
+    page.locator("details summary").first.click()
+    held[0].fulfill(response=held[0].fetch())
+    expect(page.get_by_text("welcome-email-2")).to_be_visible()
+    expect(page.locator("details[open] pre").first).to_be_visible()
+
+
 def test_a_double_click_on_create_account_creates_one_account_and_shows_success(
     page: object, live_server: object
 ) -> None:
