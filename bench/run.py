@@ -7,7 +7,7 @@ For each database it measures, on a fresh database:
      and the same signup with no queue at all: a bare Django view (/bench/bare-signups/), the
      baseline, and the same insert through django-ninja (/bench/api/bare-signups/), which
      tells the queue's share from the API framework's
-     (three runs of each, alternated; the median run of each is reported);
+     (three runs of each by default, --rounds, alternated; the median run of each is reported);
   2. the same with every welcome email made slow (the SMTP server waits 2 s): slow/fast p50;
   3. signups with a password, one at a time, each alternated with one Argon2 hash timed here;
   4. at a steady 50 signups/s: from the 201 to the email received, and to the audit record;
@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16, help="wrk concurrency")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternated runs per server of the request path"
+    )
     parser.add_argument("--backlog", type=int, default=5000)
     parser.add_argument("--rate", type=int, default=50, help="signups/s of the latency run")
     parser.add_argument(
@@ -135,7 +138,7 @@ def main() -> None:
             if args.only == "throughput":
                 part = throughput(portal, peers, args.backlog)
             elif args.only == "request":
-                part = request_path(portal, peers, args.duration, args.connections)
+                part = request_path(portal, peers, args.duration, args.connections, args.rounds)
             elif args.only == "latency":
                 part = latency(portal, peers, args.duration, args.rate)
             if part is not None:
@@ -157,7 +160,7 @@ def run_suite(portal: "Portal", peers: list["Service"], args: argparse.Namespace
     duration, connections = args.duration, args.connections
     result: dict[str, Any] = {}
 
-    merge(result, request_path(portal, peers, duration, connections))
+    merge(result, request_path(portal, peers, duration, connections, args.rounds))
 
     print(f"[{portal.database}] 3. signups with a password, one at a time (no worker running)")
     result["password"] = portal.password_signups()
@@ -229,8 +232,16 @@ def throughput(portal: "Portal", peers: list["Service"], backlog: int) -> dict[s
 BASELINES = {"baseline": "/bench/bare-signups/", "api_baseline": "/bench/api/bare-signups/"}
 
 
+def processes_named(prefix: str) -> list[psutil.Process]:
+    return [
+        process
+        for process in psutil.process_iter(["name"])
+        if (process.info["name"] or "").startswith(prefix)
+    ]
+
+
 def request_path(
-    portal: "Portal", peers: list["Service"], duration: int, connections: int
+    portal: "Portal", peers: list["Service"], duration: int, connections: int, rounds: int = 3
 ) -> dict[str, Any]:
     print(f"[{portal.database}] 1. the request path alone (no worker running), and the baselines")
     targets: dict[str, tuple[Service, str]] = {
@@ -239,7 +250,7 @@ def request_path(
         **{peer.name: (peer, "/api/signups/") for peer in peers},
     }
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
-    for _ in range(3):  # alternated, so that drift on the shared cores hits all alike
+    for _ in range(rounds):  # alternated, so that drift on the shared cores hits all alike
         for name, (service, url) in targets.items():
             runs[name].append(service.wrk(url, duration, connections))
     medians = {name: median_run(runs[name]) for name in targets}
@@ -252,7 +263,17 @@ def request_path(
         "queue_cost": 1 - medians["fast"]["rps"] / medians["baseline"]["rps"],
         "queue_cost_vs_api_baseline": 1 - medians["fast"]["rps"] / medians["api_baseline"]["rps"],
         "server_cpu_ms": cpu,
-        "peers": {peer.name: {"request": medians[peer.name]} for peer in peers},
+        "peers": {
+            peer.name: {
+                "request": medians[peer.name],
+                # Each round's portal run ÷ the peer's run next to it: drift hits both alike.
+                "request_ratio_per_round": [
+                    ours["rps"] / theirs["rps"]
+                    for ours, theirs in zip(runs["fast"], runs[peer.name], strict=True)
+                ],
+            }
+            for peer in peers
+        },
     }
 
 
@@ -335,18 +356,19 @@ class Service:
         )
         return result
 
-    def server_cpu_seconds(self) -> dict[int, float]:
-        """CPU used so far by each web worker and, on PostgreSQL, each database process (per
-        process, as database backends come and go)."""
+    def server_processes(self) -> list[psutil.Process]:
+        """The processes a signup's request costs CPU in: the web workers and, on PostgreSQL,
+        the database's."""
         processes = self.web_processes()
         if self.database == "postgres":
-            processes += [
-                process
-                for process in psutil.process_iter(["name"])
-                if (process.info["name"] or "").startswith("postgres")
-            ]
+            processes += processes_named("postgres")
+        return processes
+
+    def server_cpu_seconds(self) -> dict[int, float]:
+        """CPU used so far by each server process (per process, as database backends come and
+        go)."""
         seconds = {}
-        for process in processes:
+        for process in self.server_processes():
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
                 seconds[process.pid] = times.user + times.system
@@ -687,6 +709,11 @@ class CeleryPeer(Service):
         self.smtp.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def server_processes(self) -> list[psutil.Process]:
+        """Redis too: the peer's broker and its clients' signup counts, as the portal's are in
+        its database."""
+        return [*super().server_processes(), *processes_named("redis-server")]
+
     def clear_queue(self) -> None:
         """Empty the peer's Redis database: the broker's queued tasks, and its clients' counts."""
         import redis
@@ -985,6 +1012,13 @@ def print_ratios(database: str, result: dict[str, Any]) -> None:
             print(
                 f"  signups/s, wrk -c16: portal {ours:.0f}, {peer} {theirs:.0f}:"
                 f" {ours / theirs:.2f}x (higher is better)"
+            )
+            rounds = ", ".join(f"{ratio:.2f}" for ratio in figures["request_ratio_per_round"])
+            print(f"    round by round: {rounds}")
+            ours, theirs = result["server_cpu_ms"]["fast"], result["server_cpu_ms"][peer]
+            print(
+                f"  server CPU per signup, ms: portal {ours:.2f}, {peer} {theirs:.2f}:"
+                f" {ours / theirs:.2f}x (lower is better)"
             )
         if "latency" in figures and "latency" in result:
             for pct in ("p50", "p99"):
