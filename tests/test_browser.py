@@ -102,6 +102,15 @@ def fill_signup_form(
     page.get_by_label("Password confirmation").fill(confirmation)
 
 
+def log_in_as_admin(page: object, portal: str, *, then: str) -> None:
+    """Through the admin's log-in form, as pytest-django's admin_user, landing on `then`."""
+    page.goto(f"{portal}/admin/login/?next={then}")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{portal}{then}")
+
+
 def test_sign_up_verify_log_in_and_see_the_account(
     page: object, portal: str, smtp_server: SmtpServer
 ) -> None:
@@ -204,11 +213,7 @@ def test_no_page_breaks_its_content_security_policy(
             refused.append(message.text) if "Content Security Policy" in message.text else None
         ),
     )
-    page.goto(f"{live_server.url}/admin/login/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}/admin/")
+    log_in_as_admin(page, live_server.url, then="/admin/")
     pages = {
         "home": "/",
         "signup": "/signup/",
@@ -242,11 +247,7 @@ def test_the_status_page_reads_at_a_glance_on_a_desktop_and_a_phone(
     retrying.save()
     waiting_to_retry(retrying, attempts_made=2, at=timezone.now() + timedelta(seconds=40))
     failed_welcome_email(2, name="welcome-email-2")
-    page.goto(f"{live_server.url}/admin/login/?next=/staff/status/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}/staff/status/")
+    log_in_as_admin(page, live_server.url, then="/staff/status/")
     for device, size in [("desktop", (1280, 800)), ("phone", (390, 844))]:
         page.set_viewport_size({"width": size[0], "height": size[1]})
         page.reload()
@@ -269,11 +270,7 @@ def test_the_status_page_refreshes_and_keeps_what_the_reader_opened(
 ) -> None:
     settings.STATUS_REFRESH_SECONDS = 1
     failed_welcome_email(1, name="welcome-email-1")
-    page.goto(f"{live_server.url}/admin/login/?next=/staff/status/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}/staff/status/")
+    log_in_as_admin(page, live_server.url, then="/staff/status/")
     page.locator("details summary").first.click()
     failed_welcome_email(2, name="welcome-email-2")  # appears at the next refresh
     expect(page.get_by_text("welcome-email-2")).to_be_visible(timeout=10_000)
@@ -285,11 +282,7 @@ def test_a_section_opened_while_a_refresh_is_on_its_way_stays_open(
 ) -> None:
     settings.STATUS_REFRESH_SECONDS = 1
     failed_welcome_email(1, name="welcome-email-1")
-    page.goto(f"{live_server.url}/admin/login/?next=/staff/status/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}/staff/status/")
+    log_in_as_admin(page, live_server.url, then="/staff/status/")
     held: list[object] = []
     page.route(
         "**/staff/status/",
