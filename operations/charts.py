@@ -1,6 +1,7 @@
 """Pictures of the last hour and the last day for the status page, drawn here as SVG: nothing
 from a CDN, no script, readable on a phone. Every figure comes from rows the portal keeps."""
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -278,4 +279,10 @@ def summary(chart: Chart, values: Sequence[float | None]) -> str:
 
 
 def number_text(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    """Below 1, two significant digits: a queue 0.04 s old is not written 0.0."""
+    if value >= 10 or value == int(value):
+        return f"{value:.0f}"
+    if value >= 0.95:  # 1.0 once rounded
+        return f"{value:.1f}"
+    decimals = 1 - math.floor(math.log10(value))
+    return f"{value:.{decimals}f}".rstrip("0")

@@ -150,3 +150,8 @@ def test_the_time_axis_names_the_day_where_the_window_spans_two() -> None:
 )
 def test_a_large_figure_is_written_short_enough_for_the_axis(value: float, shown: str) -> None:
     assert axis_text(value) == shown
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0.04, "0.04"), (0.123, "0.12"), (0.5, "0.5")])
+def test_a_figure_below_one_keeps_two_significant_digits(value: float, shown: str) -> None:
+    assert axis_text(value) == shown
