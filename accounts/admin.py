@@ -1,19 +1,46 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from accounts.emails.requests import queue_account_email
+from accounts.identity import clean_email
 from accounts.models import AuditRecord, EmailDelivery, User
+from accounts.signup import TAKEN_MESSAGES
 from accounts.story import account_story
 from accounts.tasks import send_welcome_email
 from accounts.throttle import lift_login_lock
 from taskqueue.enqueue import enqueue
 
 
+class AccountChangeForm(UserChangeForm):
+    """A username or an address that another account has in another letter case is told as
+    taken, as at signup: the form's own checks compare them as typed, and the database's
+    case-blind constraints then failed the save (a 500). The address is stored in its
+    canonical form, as at signup."""
+
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if User.objects.with_username(username).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(TAKEN_MESSAGES["username"], code="username_taken")
+        return username
+
+    def clean_email(self) -> str:
+        email = clean_email(self.cleaned_data["email"])
+        if User.objects.with_email(email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(TAKEN_MESSAGES["email"], code="email_taken")
+        return email
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = AccountChangeForm
     list_display = ["username", "email", "date_joined", "is_active", "is_staff"]
     list_filter = ["is_active", "is_staff", "date_joined"]
     ordering = ["-date_joined"]

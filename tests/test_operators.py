@@ -8,6 +8,7 @@ from django.test import Client
 from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
 
+from accounts.models import User
 from tests.factories import STRONG_PASSWORD, failed_welcome_email, signup
 
 pytestmark = pytest.mark.django_db
@@ -140,6 +141,50 @@ def test_staff_send_a_new_verification_link(
     )
     [message] = mailoutbox
     assert message.subject == "Confirm your email address"
+
+
+def change_in_the_admin(admin_client: Client, user: User, **fields: str) -> str:
+    """Posts the admin's change form of `user` with `fields` changed; the page it answers."""
+    form = {
+        "username": user.username,
+        "email": user.email,
+        "is_active": "on",
+        "date_joined_0": f"{user.date_joined:%Y-%m-%d}",
+        "date_joined_1": f"{user.date_joined:%H:%M:%S}",
+        **fields,
+    }
+    response = admin_client.post(f"/admin/accounts/user/{user.pk}/change/", form)
+    assert response.status_code in (200, 302)
+    return response.content.decode()
+
+
+def test_a_username_taken_in_another_letter_case_is_told_as_taken_in_the_admin(
+    admin_client: Client,
+) -> None:
+    signup("alice")
+    bob = signup("bob")
+    page = change_in_the_admin(admin_client, bob, username="ALICE")
+    assert "An account with this username already exists." in page
+    assert User.objects.get(pk=bob.pk).username == "bob"
+
+
+def test_an_address_taken_in_another_letter_case_is_told_as_taken_in_the_admin(
+    admin_client: Client,
+) -> None:
+    signup("alice")
+    bob = signup("bob")
+    page = change_in_the_admin(admin_client, bob, email="Alice@Example.com")
+    assert "An account with this email already exists." in page
+    assert "accounts_user_email_ci_unique" not in page
+    assert User.objects.get(pk=bob.pk).email == "bob@example.com"
+
+
+def test_an_address_changed_in_the_admin_is_stored_in_its_canonical_form(
+    admin_client: Client,
+) -> None:
+    bob = signup("bob")
+    change_in_the_admin(admin_client, bob, email="bob@\uff45xample.org")  # fullwidth e
+    assert User.objects.get(pk=bob.pk).email == "bob@example.org"
 
 
 def test_qinfo_summarises_the_queue(capsys: pytest.CaptureFixture[str]) -> None:
