@@ -36,9 +36,14 @@ def client_key(ip_address: str) -> str:
 
 
 def login_failures(by: str) -> Limit:
-    """Failed log-ins counted per username (`by="username"`) or per client (`by="client"`)."""
+    """Failed log-ins counted per username (`by="username"`) or per client (`by="client"`).
+
+    A client may fail more often than a username: one person's own typos lock their username,
+    which a password reset or staff lift, and not also their network, which neither could."""
     minutes = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-    return Limit(f"login-{by}", settings.LOGIN_FAILURE_LIMIT, minutes)
+    if by == "username":
+        return Limit("login-username", settings.LOGIN_FAILURE_LIMIT, minutes)
+    return Limit("login-client", settings.LOGIN_CLIENT_FAILURE_LIMIT, minutes)
 
 
 def login_locked_for(username: str, ip_address: str | None) -> int | None:
@@ -54,30 +59,33 @@ def login_locked_for(username: str, ip_address: str | None) -> int | None:
 class LoginAttempt:
     """A log-in counted as a failure for its username and its client before its password is
     checked, in one atomic statement each: of guesses made at the same moment only the first
-    LOGIN_FAILURE_LIMIT get a password check, where counting after the check let them all in."""
+    LOGIN_FAILURE_LIMIT get a password check, where counting after the check let them all in.
+    Each hit comes with the limit it counts against."""
 
-    hits: tuple[Hit, ...]
+    hits: tuple[tuple[Hit, Limit], ...]
 
     @property
     def refused(self) -> bool:
-        """Past the limit: no password is checked."""
-        return any(hit.count > settings.LOGIN_FAILURE_LIMIT for hit in self.hits)
+        """Past a limit: no password is checked."""
+        return any(hit.count > limit.count for hit, limit in self.hits)
 
     @property
     def locks(self) -> bool:
         """Whether, if it fails, it is the failure that locks the username or the client."""
-        return any(hit.count == settings.LOGIN_FAILURE_LIMIT for hit in self.hits)
+        return any(hit.count == limit.count for hit, limit in self.hits)
 
     def give_back(self) -> None:
         """For a success, or a refused attempt: neither is a failure."""
-        for hit in self.hits:
+        for hit, _limit in self.hits:
             hit.give_back()
 
 
 def begin_login_attempt(username: str, ip_address: str | None) -> LoginAttempt:
-    hits = [login_failures("username").take(username_key(username))]
+    by_username = login_failures("username")
+    hits = [(by_username.take(username_key(username)), by_username)]
     if locks_by_client(ip_address):
-        hits.append(login_failures("client").take(client_key(ip_address)))
+        by_client = login_failures("client")
+        hits.append((by_client.take(client_key(ip_address)), by_client))
     return LoginAttempt(tuple(hits))
 
 

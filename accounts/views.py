@@ -35,6 +35,7 @@ from accounts.signup_followup import (
     remember,
     sign_up_once,
 )
+from accounts.throttle import lift_login_lock
 from accounts.tokens import set_password_url
 from accounts.verification import Verification, check_link, mark_verified, verify_email
 from throttling.limits import RateLimited
@@ -226,9 +227,11 @@ class PasswordResetConfirmView(ErrorsAnswer400, auth_views.PasswordResetConfirmV
         return super().render_to_response(context, **response_kwargs)
 
     def form_valid(self, form: NewPasswordForm) -> HttpResponse:
+        """The link proves the address's owner: their username's log-in lock is lifted too."""
         response = super().form_valid(form)
         record_password_changed(self.request, form.user)
         mark_verified(form.user, ip_address=client_ip(self.request))
+        lift_login_lock(username=form.user.username)
         return response
 
 

@@ -252,10 +252,13 @@ EMAIL_REQUEST_COOLDOWN = envint("EMAIL_REQUEST_COOLDOWN", 60)
 SIGNUP_REVEALS_TAKEN_EMAIL = envbool("SIGNUP_REVEALS_TAKEN_EMAIL", "True")
 # Each signup costs an Argon2 hash and an email.
 SIGNUPS_PER_CLIENT_HOURLY = envint("SIGNUPS_PER_CLIENT_HOURLY", 20)
-# Log-ins: after LOGIN_FAILURE_LIMIT failures for one username, or from one client, within
-# LOGIN_LOCKOUT_MINUTES, log-ins for it are refused until those minutes have passed; staff lift
-# a lock with the accounts admin's action "Lift log-in lock".
+# Log-ins: after LOGIN_FAILURE_LIMIT failures for one username, or LOGIN_CLIENT_FAILURE_LIMIT
+# from one client, within LOGIN_LOCKOUT_MINUTES, log-ins for it are refused until those minutes
+# have passed. A password reset lifts its username's lock; staff lift one with the accounts
+# admin's action "Lift log-in lock". A client's limit is higher, so that one person's own
+# failures lock their username only, which a reset or staff can lift.
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_CLIENT_FAILURE_LIMIT = envint("LOGIN_CLIENT_FAILURE_LIMIT", 4 * LOGIN_FAILURE_LIMIT)
 LOGIN_LOCKOUT_MINUTES = envint("LOGIN_LOCKOUT_MINUTES", 5)
 
 LANGUAGE_CODE = "en"

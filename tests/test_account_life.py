@@ -367,6 +367,19 @@ def test_forgot_password_sends_a_reset_link_by_task(
     assert alice.audit_records.filter(action=AuditRecord.Action.PASSWORD_CHANGED).exists()
 
 
+def test_a_password_reset_lifts_the_log_in_lock_of_its_username(
+    alice: User, client: Client, mailoutbox: list, settings: object
+) -> None:
+    """The locked page offers the reset: it must not lead back to the locked page."""
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        client.post("/login/", {"username": "alice", "password": "wrong-password"})
+    client.post("/password-reset/", {"email": "alice@example.com"})
+    set_url = client.get(link_in(mailoutbox[-1], "/password-reset/"), follow=True).redirect_chain
+    client.post(set_url[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = client.post("/login/", {"username": "alice", "password": NEW_PASSWORD})
+    assert response.status_code == 302
+
+
 def test_reset_link_works_once(alice: User, client: Client, mailoutbox: list) -> None:
     client.post("/password-reset/", {"email": "alice@example.com"})
     link = link_in(mailoutbox[0], "/password-reset/")
