@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.test import Client
 from django_q.models import OrmQ, Schedule
+from django_q.signing import SignedPackage
 
 from accounts.models import User, WebhookDelivery
 from tests.conftest import WEBHOOK_SECRET
@@ -118,6 +119,15 @@ def test_a_client_error_is_not_retried(webhook_settings: WebhookReceiver) -> Non
     assert not Schedule.objects.filter(func="webhooks.delivery.deliver_webhook").exists()
 
 
+@pytest.mark.parametrize("status", [408, 425, 429])
+def test_an_answer_that_asks_for_a_later_try_is_retried(
+    webhook_settings: WebhookReceiver, status: int
+) -> None:
+    webhook_settings.statuses = [status]
+    delivery = signed_up_delivery()
+    assert deliver_webhook(delivery.pk, 1).startswith("retry 2")
+
+
 def test_a_connection_error_is_retried(settings: object, webhook_settings: WebhookReceiver) -> None:
     delivery = signed_up_delivery()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(url=f"http://127.0.0.1:{free_port()}/")
@@ -134,6 +144,40 @@ def test_the_last_attempt_failing_marks_the_delivery_failed(
         deliver_webhook(delivery.pk, number)
     assert deliver_webhook(delivery.pk, 3) == "failed"
     assert len(webhook_settings.requests) == 3
+
+
+def test_staff_send_a_delivery_that_failed_for_good_again_from_the_admin(
+    webhook_settings: WebhookReceiver, admin_client: Client
+) -> None:
+    webhook_settings.statuses = [400]
+    delivery = signed_up_delivery()
+    deliver_webhook(delivery.pk, 1)
+    OrmQ.objects.all().delete()
+    response = admin_client.post(
+        "/admin/accounts/webhookdelivery/",
+        {"action": "send_again", "_selected_action": [delivery.pk]},
+        follow=True,
+    )
+    assert "Queued one more attempt of 1 failed delivery(ies)." in response.content.decode()
+    [queued] = [SignedPackage.loads(row.payload) for row in OrmQ.objects.all()]
+    assert (queued["func"], queued["args"]) == (
+        "webhooks.delivery.deliver_webhook",
+        (delivery.pk, 2),
+    )
+    assert deliver_webhook(delivery.pk, 2) == "delivered"
+
+
+def test_a_delivery_not_failed_is_not_sent_again(
+    webhook_settings: WebhookReceiver, admin_client: Client
+) -> None:
+    delivery = signed_up_delivery()
+    deliver_webhook(delivery.pk, 1)
+    OrmQ.objects.all().delete()
+    admin_client.post(
+        "/admin/accounts/webhookdelivery/",
+        {"action": "send_again", "_selected_action": [delivery.pk]},
+    )
+    assert not OrmQ.objects.exists()
 
 
 def test_failed_deliveries_and_attempts_are_on_the_status_page(

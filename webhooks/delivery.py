@@ -1,5 +1,6 @@
 """The signup webhook: a signed JSON event POSTed to SIGNUP_WEBHOOK_URL after each signup,
-retried after growing delays on connection errors and 5xx answers."""
+retried after growing delays on connection errors, 5xx answers and the 4xx that ask for a later
+try (408, 425, 429); a delivery that failed for good can be sent again from the admin."""
 
 import asyncio
 import logging
@@ -10,6 +11,7 @@ from datetime import timedelta
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User, WebhookAttempt, WebhookDelivery
@@ -26,6 +28,8 @@ from webhooks.events import (
 logger = logging.getLogger(__name__)
 
 MAX_ANSWER_BYTES = 64 * 1024
+# Answers that say "not now" rather than "no": Request Timeout, Too Early, Too Many Requests.
+TRY_LATER_ANSWERS = {408, 425, 429}
 
 
 def queue_signup_webhook(user: User) -> None:
@@ -55,7 +59,7 @@ def deliver_webhook(delivery_id: int, attempt: int) -> str:
 
 def attempt_delivery(delivery_id: int, number: int) -> str:
     """Make attempt `number`: POST, record it, then mark delivered or failed, or schedule the
-    next attempt after a growing delay (connection errors and 5xx only; never on 4xx)."""
+    next attempt after a growing delay (connection errors, 5xx and TRY_LATER_ANSWERS only)."""
     delivery = WebhookDelivery.objects.select_related("user").get(pk=delivery_id)
     if delivery.status != WebhookDelivery.Status.PENDING:
         return f"already {delivery.status}"
@@ -126,7 +130,7 @@ async def post_within_deadline(url: str, body: bytes, headers: dict[str, str]) -
 def conclude(delivery: WebhookDelivery, number: int, status_code: int | None) -> str:
     if status_code is not None and 200 <= status_code < 300:
         return set_status(delivery, WebhookDelivery.Status.DELIVERED)
-    retryable = status_code is None or status_code >= 500
+    retryable = status_code is None or status_code >= 500 or status_code in TRY_LATER_ANSWERS
     delays = settings.WEBHOOK_RETRY_DELAYS
     if not retryable or number > len(delays):
         return set_status(delivery, WebhookDelivery.Status.FAILED)
@@ -145,3 +149,23 @@ def set_status(delivery: WebhookDelivery, status: str) -> str:
     delivery.status = status
     delivery.save(update_fields=["status"])
     return status
+
+
+def send_again(delivery: WebhookDelivery) -> bool:
+    """One more attempt of a delivery that failed for good (after the receiver is fixed);
+    False if it had not failed. Should that attempt fail too, the delivery fails again."""
+    with transaction.atomic():
+        failed = WebhookDelivery.objects.filter(
+            pk=delivery.pk, status=WebhookDelivery.Status.FAILED
+        ).update(status=WebhookDelivery.Status.PENDING)
+        if not failed:
+            return False
+        number = (delivery.attempts.aggregate(last=Max("number"))["last"] or 0) + 1
+        enqueue(
+            deliver_webhook,
+            delivery.pk,
+            number,
+            task_name=f"webhook-{delivery.user_id}-{number}",
+            group="webhook",
+        )
+    return True
