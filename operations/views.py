@@ -6,6 +6,7 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -26,6 +27,12 @@ from taskqueue.status import queue_status
 from webhooks.status import webhook_status
 
 logger = logging.getLogger(__name__)
+
+# Every staff member may read the status page; re-queueing a failed task or bringing a retry
+# forward takes the permission to change failed tasks (superusers have it), and the admin's list
+# of them the permission to view them.
+ACT_ON_TASKS = "django_q.change_failure"
+VIEW_FAILED_TASKS = "django_q.view_failure"
 
 
 @require_safe
@@ -99,11 +106,15 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "webhook": webhook_status(),
         "pictures": pictures,
         "refresh_seconds": settings.STATUS_REFRESH_SECONDS,
+        "may_act_on_tasks": request.user.has_perm(ACT_ON_TASKS),
+        "may_view_failed_tasks": request.user.has_perm(VIEW_FAILED_TASKS),
+        "may_view_webhook_deliveries": request.user.has_perm("accounts.view_webhookdelivery"),
     }
     return render(request, "operations/status.html", context)
 
 
 @staff_member_required
+@permission_required(ACT_ON_TASKS, raise_exception=True)
 @require_POST
 def requeue(request: HttpRequest) -> HttpResponse:
     ticked = request.POST.getlist("failure")
@@ -128,6 +139,7 @@ def requeue(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required(ACT_ON_TASKS, raise_exception=True)
 @require_POST
 def retry_now(request: HttpRequest) -> HttpResponse:
     count = retry_waiting_now(request.POST.getlist("task"))

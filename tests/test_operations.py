@@ -116,6 +116,34 @@ def test_staff_requeue_failed_tasks_from_the_status_page(admin_client: Client) -
     assert "Re-queued 1 failed task." in admin_client.get("/staff/status/").content.decode()
 
 
+@pytest.fixture
+def staff_without_permissions(client: Client) -> Client:
+    client.force_login(User.objects.create_user("helpdesk", "h@example.com", is_staff=True))
+    return client
+
+
+@pytest.mark.django_db
+def test_staff_without_the_permission_read_the_status_page_but_cannot_act_on_tasks(
+    staff_without_permissions: Client,
+) -> None:
+    failure = failed_welcome_email(99)
+    page = staff_without_permissions.get("/staff/status/").content.decode()
+    assert "welcome-email-99" in page
+    assert "Re-queue selected" not in page
+    assert "Failed tasks in the admin" not in page
+    answer = staff_without_permissions.post("/staff/status/requeue/", {"failure": [failure.id]})
+    assert answer.status_code == 403
+    assert Failure.objects.exists()
+
+
+@pytest.mark.django_db
+def test_staff_without_the_permission_cannot_bring_a_retry_forward(
+    staff_without_permissions: Client,
+) -> None:
+    answer = staff_without_permissions.post("/staff/status/retry-now/", {"task": "1"})
+    assert answer.status_code == 403
+
+
 @pytest.mark.django_db
 def test_requeueing_with_nothing_ticked_says_so_instead_of_a_success(
     admin_client: Client,
