@@ -42,6 +42,7 @@ class MessageOut(Schema):
 ERROR_RESPONSES = {
     400: ErrorOut,
     409: ErrorOut,
+    411: ErrorOut,
     413: ErrorOut,
     415: ErrorOut,
     422: ErrorOut,
@@ -51,6 +52,7 @@ ERROR_RESPONSES = {
 EMAIL_REQUEST_RESPONSES = {
     202: MessageOut,
     400: ErrorOut,
+    411: ErrorOut,
     413: ErrorOut,
     415: ErrorOut,
     422: ErrorOut,

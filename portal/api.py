@@ -34,6 +34,9 @@ ERROR_EXAMPLES = {
     409: error_example(
         "username_taken", "An account with this username already exists.", "username"
     ),
+    411: error_example(
+        "length_required", "Send the body with a Content-Length header, not in chunks."
+    ),
     413: error_example("body_too_large", "The request body is too large."),
     415: error_example(
         "unsupported_media_type",

@@ -1,6 +1,7 @@
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.middleware.common import CommonMiddleware
 from django.shortcuts import render
@@ -58,10 +59,11 @@ class JsonApiMiddleware:
         if declared_length is None:
             message = _("The Content-Length header must be a number of bytes.")
             return error_response(request, 400, "invalid_content_length", message)
-        has_body = (
-            declared_length > 0
-            or "HTTP_TRANSFER_ENCODING" in request.META  # a chunked body has no length
-        )
+        chunked = "HTTP_TRANSFER_ENCODING" in request.META and not declared_length
+        if chunked and isinstance(request, WSGIRequest):  # Django reads no more than declared
+            message = _("Send the body with a Content-Length header, not in chunks.")
+            return error_response(request, 411, "length_required", message)
+        has_body = declared_length > 0 or chunked
         if request.content_type == "application/json" or not has_body:
             return None
         message = _("Send the request body as JSON, with Content-Type: application/json.")

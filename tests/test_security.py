@@ -398,6 +398,22 @@ def test_a_chunked_body_that_is_not_json_is_refused_too(client: Client) -> None:
     assert response.status_code == 415
 
 
+def test_a_json_body_sent_in_chunks_is_asked_for_with_its_length(client: Client) -> None:
+    """Under WSGI Django reads no more of a body than its Content-Length: a chunked body, which
+    has none, would read as empty and be answered as missing fields."""
+    body = '{"username": "alice", "email": "alice@example.com"}'
+    response = client.post(
+        "/api/signups/",
+        body,
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        CONTENT_LENGTH="",
+    )
+    assert response.status_code == 411
+    assert response.json()["code"] == "length_required"
+    assert not User.objects.exists()
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
 def test_a_content_length_that_is_no_number_is_refused_with_400(
     client: Client, content_type: str
