@@ -299,6 +299,25 @@ def test_a_section_opened_while_a_refresh_is_on_its_way_stays_open(
     expect(page.locator("details[open] pre").first).to_be_visible()
 
 
+def test_the_status_page_says_when_it_could_not_refresh_and_when_it_pauses(
+    page: object, live_server: object, admin_user: User, settings: object
+) -> None:
+    settings.STATUS_REFRESH_SECONDS = 1
+    failed_welcome_email(1, name="welcome-email-1")
+    log_in_as_admin(page, live_server.url, then="/staff/status/")
+    page.route(
+        "**/staff/status/",
+        lambda route: (
+            route.abort() if route.request.resource_type == "fetch" else route.continue_()
+        ),
+    )
+    expect(page.get_by_text("This page could not be refreshed")).to_be_visible()
+    page.unroute("**/staff/status/")
+    expect(page.get_by_text("This page could not be refreshed")).not_to_be_visible()
+    page.get_by_role("checkbox").check()
+    expect(page.get_by_text("Refreshing is paused while a failed task is ticked.")).to_be_visible()
+
+
 def test_a_double_click_on_create_account_creates_one_account_and_shows_success(
     page: object, live_server: object
 ) -> None:
