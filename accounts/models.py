@@ -91,8 +91,10 @@ class AuditRecord(models.Model):
     event_id = models.UUIDField(
         unique=True, null=True, blank=True, help_text="Makes a redelivered task write nothing."
     )
+    # An account deleted (a spam account, a request for erasure) takes its records with it, as
+    # it does its email and webhook deliveries; the admin's history keeps that it was deleted.
     user = models.ForeignKey(
-        User, on_delete=models.PROTECT, related_name="audit_records", null=True, blank=True
+        User, on_delete=models.CASCADE, related_name="audit_records", null=True, blank=True
     )
     username = models.CharField(
         max_length=150, blank=True, help_text="As typed, for failed log-ins."
@@ -115,9 +117,8 @@ class AuditRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.get_action_display()}: {self.user_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
-        )
+        who = f"account {self.user_id}" if self.user_id else self.username
+        return f"{self.get_action_display()}, {who}, at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
 
 
 class EmailDelivery(models.Model):

@@ -86,10 +86,13 @@ def record_once(**fields: object) -> str:
         with savepoint_if_in_transaction():
             record = AuditRecord.objects.create(**fields)
     except IntegrityError:
-        if not redelivered(fields):
-            raise
-        logger.info("%s of %s already recorded", fields["action"], whose(fields))
-        return "already recorded"
+        if redelivered(fields):
+            logger.info("%s of %s already recorded", fields["action"], whose(fields))
+            return "already recorded"
+        if account_deleted(fields["user_id"]):
+            logger.info("%s of %s not recorded: it was deleted", fields["action"], whose(fields))
+            return "account deleted"
+        raise
     logger.info("%s of %s recorded", record.action, whose(fields))
     return "recorded"
 
@@ -99,6 +102,11 @@ def whose(fields: dict[str, object]) -> str:
     if fields["user_id"] is not None:
         return f"account {fields['user_id']}"
     return f"unknown username {fields.get('username', '')!r}"
+
+
+def account_deleted(user_id: object) -> bool:
+    """Deleted before its record was written: there is nothing left to record it for."""
+    return user_id is not None and not User.objects.filter(pk=user_id).exists()
 
 
 def redelivered(fields: dict[str, object]) -> bool:

@@ -8,7 +8,7 @@ from django.test import Client
 from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
 
-from accounts.models import User
+from accounts.models import AuditRecord, User
 from tests.factories import STRONG_PASSWORD, failed_welcome_email, signup
 
 pytestmark = pytest.mark.django_db
@@ -185,6 +185,16 @@ def test_an_address_changed_in_the_admin_is_stored_in_its_canonical_form(
     bob = signup("bob")
     change_in_the_admin(admin_client, bob, email="bob@\uff45xample.org")  # fullwidth e
     assert User.objects.get(pk=bob.pk).email == "bob@example.org"
+
+
+def test_staff_delete_an_account_with_its_records(admin_client: Client, sync_tasks: None) -> None:
+    """A spam account, a request for erasure: its audit records go with it."""
+    spam = signup("spammer")
+    assert AuditRecord.objects.filter(user=spam).exists()
+    response = admin_client.post(f"/admin/accounts/user/{spam.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=spam.pk).exists()
+    assert not AuditRecord.objects.filter(user_id=spam.pk).exists()
 
 
 def test_qinfo_summarises_the_queue(capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,6 +86,15 @@ def test_welcome_email_for_a_deleted_account_is_skipped(mailoutbox: list) -> Non
     assert mailoutbox == []
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit, as in a worker: the key checked at once
+def test_a_signup_record_for_a_deleted_account_is_skipped() -> None:
+    user = signup("alice")
+    user_id, joined = user.pk, user.date_joined.isoformat()
+    user.delete()
+    assert record_signup(user_id, "api", None, joined) == "account deleted"
+    assert not AuditRecord.objects.exists()
+
+
 def test_signup_is_recorded_once_with_source_and_address() -> None:
     user = signup("alice")
     assert record_signup(user.pk, "web", "203.0.113.9") == "recorded"
