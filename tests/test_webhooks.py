@@ -207,6 +207,15 @@ def test_the_status_page_has_no_webhook_section_without_a_webhook(admin_client: 
     assert "Signup webhook" not in admin_client.get("/staff/status/").content.decode()
 
 
+def test_the_webhook_of_a_deleted_account_is_not_posted(
+    webhook_settings: WebhookReceiver,
+) -> None:
+    delivery = signed_up_delivery()
+    delivery.user.delete()
+    assert deliver_webhook(delivery.pk, 1) == "account deleted"
+    assert webhook_settings.requests == []
+
+
 def test_a_redelivered_attempt_does_not_post_again(webhook_settings: WebhookReceiver) -> None:
     webhook_settings.statuses = [500]
     delivery = signed_up_delivery()

@@ -60,7 +60,9 @@ def deliver_webhook(delivery_id: int, attempt: int) -> str:
 def attempt_delivery(delivery_id: int, number: int) -> str:
     """Make attempt `number`: POST, record it, then mark delivered or failed, or schedule the
     next attempt after a growing delay (connection errors, 5xx and TRY_LATER_ANSWERS only)."""
-    delivery = WebhookDelivery.objects.select_related("user").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related("user").filter(pk=delivery_id).first()
+    if delivery is None:  # its account was deleted, and the delivery with it
+        return "account deleted"
     if delivery.status != WebhookDelivery.Status.PENDING:
         return f"already {delivery.status}"
     if delivery.attempts.filter(number__gte=number).exists():
