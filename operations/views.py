@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from accounts.http import client_ip
 from operations.charts import charts, drawing, windows
 from operations.metrics import registry
-from operations.readiness import readiness_report
+from operations.readiness import CHECKS, readiness_report
 from taskqueue.requeue import requeue_failed
 from taskqueue.requeue import retry_now as retry_waiting_now
 from taskqueue.results import sample_queue_unless_sampled
@@ -46,9 +46,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """The details for staff and for whoever may read the metrics; a verdict per check for
-    anybody (a load balancer's probe reads the status code)."""
+    anybody (a load balancer's probe reads the status code). `?checks=database,migrations`
+    runs only those."""
+    names = [name for name in request.GET.get("checks", "").split(",") if name]
+    unknown = [name for name in names if name not in CHECKS]
+    if unknown:
+        message = _("No such check: %(names)s. The checks are %(checks)s.") % {
+            "names": ", ".join(unknown),
+            "checks": ", ".join(CHECKS),
+        }
+        return JsonResponse({"code": "unknown_check", "message": message}, status=400)
     detailed = scrape_allowed(request) or staff_session(request)
-    ready, report = readiness_report(detailed=detailed)
+    ready, report = readiness_report(detailed=detailed, names=names)
     return JsonResponse(report, status=200 if ready else 503)
 
 

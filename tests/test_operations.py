@@ -52,6 +52,22 @@ def test_readyz_fails_when_no_worker_cluster_reports(client: Client) -> None:
 
 
 @pytest.mark.django_db
+def test_a_web_servers_readiness_leaves_the_workers_out(client: Client) -> None:
+    """A load balancer asking this keeps the web servers in while no worker runs: signups are
+    taken and their tasks wait in the queue."""
+    response = client.get("/readyz?checks=database,migrations")
+    assert response.status_code == 200
+    assert set(response.json()["checks"]) == {"database", "migrations"}
+
+
+def test_readiness_of_an_unknown_check_is_refused_by_name(client: Client) -> None:
+    response = client.get("/readyz?checks=database,wrokers")
+    assert response.status_code == 400
+    assert response.json()["code"] == "unknown_check"
+    assert "wrokers" in response.json()["message"]
+
+
+@pytest.mark.django_db
 def test_readyz_fails_when_the_oldest_queued_task_is_too_old(
     admin_client: Client, settings: object
 ) -> None:
