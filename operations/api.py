@@ -31,5 +31,5 @@ def task_status(request: HttpRequest) -> Status:
     """The task queue for staff (session log-in): depth, age, results, failures, clusters; and
     the signup webhook's deliveries, whose failed attempts are no failed tasks."""
     if not request.user.is_staff:
-        raise HttpError(403, "Staff only.")
+        raise HttpError(403, "Staff only.")  # told in the client's language (portal.api)
     return Status(200, {**queue_status(), "webhook": webhook_status()})

@@ -176,14 +176,23 @@ def too_many_requests(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     return response
 
 
+# The API's only endpoint behind a log-in is the staff status (/api/status/).
+ACCESS_REFUSED = {
+    401: ("not_authenticated", gettext_lazy("Log in as a staff member first.")),
+    403: ("forbidden", gettext_lazy("Only staff members may see this.")),
+}
+
+
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400:
         return error_response(
             request, 400, "malformed_json", _("The request body is not valid JSON.")
         )
-    codes = {401: "not_authenticated", 403: "forbidden"}
-    return error_response(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
+    if exc.status_code in ACCESS_REFUSED:  # ninja's own text is English ("Unauthorized")
+        code, message = ACCESS_REFUSED[exc.status_code]
+        return error_response(request, exc.status_code, code, str(message))
+    return error_response(request, exc.status_code, "error", str(exc))
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -203,6 +203,17 @@ def test_status_json_is_for_staff(client: Client, django_user_model: type) -> No
 
 
 @pytest.mark.django_db
+def test_status_json_refuses_a_stranger_in_their_language(client: Client) -> None:
+    response = client.get("/api/status/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.json() == {
+        "code": "not_authenticated",
+        "message": "Connectez-vous d’abord en tant que membre de l’équipe.",
+        "field": None,
+        "errors": [],
+    }
+
+
+@pytest.mark.django_db
 def test_status_json_reports_depth_results_and_failures(admin_client: Client) -> None:
     signup("alice")
     failed_welcome_email(99, attempts=1)
