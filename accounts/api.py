@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy
 from ninja import Field, Router, Schema, Status
 
 from accounts.emails.requests import request_account_email
+from accounts.forms import PASSWORD_MAX_LENGTH
 from accounts.http import client_ip
 from accounts.models import EmailDelivery
 from accounts.signup import sign_up
@@ -20,7 +21,7 @@ class SignupIn(Schema):
     password: str | None = Field(
         default=None,
         min_length=1,
-        max_length=4096,
+        max_length=PASSWORD_MAX_LENGTH,
         description="Optional: without one the welcome email carries a link to choose one.",
         examples=["correct-horse-battery-staple"],
     )

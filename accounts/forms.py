@@ -23,6 +23,12 @@ def required_input(widget: type[forms.Widget], **attrs: str) -> forms.Widget:
     return widget(attrs={"required": True, **attrs})
 
 
+# A password any form here can send: the signup form sends it twice, percent-encoded (up to 12
+# bytes a character), and a body over DATA_UPLOAD_MAX_MEMORY_SIZE (16 KiB) is refused. The API
+# holds passwords to the same length, so that one chosen there can be typed at /login/.
+PASSWORD_MAX_LENGTH = 512
+
+
 class SignupForm(forms.Form):
     """Shapes the browser's input; every rule of a valid account is checked once, by sign_up(),
     which reports all the problems at once."""
@@ -44,7 +50,7 @@ class SignupForm(forms.Form):
         label=_("Password"),
         required=False,
         strip=False,
-        max_length=4096,
+        max_length=PASSWORD_MAX_LENGTH,
         # The rules from the start, not only once a password has broken one.
         help_text=password_validation.password_validators_help_text_html(),
         widget=required_input(forms.PasswordInput, autocomplete="new-password"),
@@ -53,7 +59,7 @@ class SignupForm(forms.Form):
         label=_("Password confirmation"),
         required=False,
         strip=False,
-        max_length=4096,
+        max_length=PASSWORD_MAX_LENGTH,
         widget=required_input(forms.PasswordInput, autocomplete="new-password"),
     )
     # Tells a second submission of this same form (a double click) from anybody else's.
@@ -85,7 +91,7 @@ class EmailCorrectionForm(EmailForm):
         help_text=_("The one you chose when you signed up."),
         required=False,  # answered by correct_signup_email(), as a wrong one is
         strip=False,
-        max_length=4096,
+        max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 

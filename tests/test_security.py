@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from accounts import signup as signup_use_case
+from accounts.forms import PASSWORD_MAX_LENGTH
 from accounts.http import UNKNOWN_CLIENT, client_ip
 from accounts.models import User
 from accounts.signup import SignupConflict
@@ -90,7 +91,7 @@ def test_readyz_never_shows_the_text_of_an_error(
     def unreachable() -> None:
         raise OperationalError('connection to server at "db.internal" (10.1.2.3), port 5432 failed')
 
-    monkeypatch.setattr(readiness, "check_database", unreachable)
+    monkeypatch.setitem(readiness.CHECKS, "database", unreachable)
     response = admin_client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == {
@@ -524,8 +525,34 @@ def test_a_file_sent_to_a_form_is_refused_before_it_is_read(client: Client) -> N
     assert "This form was too large to send" in response.content.decode()
 
 
+def test_the_longest_password_the_api_takes_can_be_sent_by_the_signup_form(
+    client: Client,
+) -> None:
+    """In the worst encoding: four UTF-8 bytes a character, each percent-encoded, twice."""
+    password = "\U0001f600" * PASSWORD_MAX_LENGTH
+    response = client.post(
+        "/signup/",
+        urlencode(
+            {
+                "username": "alice",
+                "email": "alice@example.com",
+                "password": password,
+                "password_confirmation": password,
+            }
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code != 413
+    too_long = post_json(
+        client,
+        "/api/signups/",
+        {"username": "bob", "email": "bob@example.com", "password": password + "x"},
+    )
+    assert too_long.status_code == 422
+
+
 def test_a_form_too_large_for_the_site_says_so_and_leads_back_to_it(client: Client) -> None:
-    password = "\u00e9" * 3000  # within the field's 4,096 characters, 36 KB once encoded
+    password = "\u00e9" * 3000  # 36 KB once encoded: refused for its size before anything else
     response = client.post(
         "/signup/",
         urlencode({"username": "alice", "email": "a@example.com", "password": password}),
