@@ -173,6 +173,26 @@ def passes_for_latin(text: str) -> bool:
     )
 
 
+def latin_twin(username: str) -> str | None:
+    """The Latin name this one passes for letter by letter ("ace" written with the Cyrillic
+    U+0430, U+0441 and U+0435 passes for "ace"); None if one of its letters passes for no Latin
+    one, or it is Latin already."""
+    if username.isascii():
+        return None
+    twin = []
+    for char in username:
+        if char.isascii():
+            twin.append(char)
+            continue
+        found = confusables.is_confusable(char, preferred_aliases=["LATIN"]) or []
+        latin = [glyph["c"] for match in found for glyph in match["homoglyphs"]]
+        latin = [glyph for glyph in latin if glyph.isascii()]
+        if not latin:
+            return None
+        twin.append(latin[0])
+    return "".join(twin)
+
+
 def reject_look_alikes(username: str) -> None:
     """A name written in one script, or as a language mixes them, is welcome."""
     if mixes_look_alike_scripts(username):

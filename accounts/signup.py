@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.identity import (
     clean_email,
+    latin_twin,
     reject_control_characters,
     reject_invisible_characters,
     reject_look_alikes,
@@ -266,11 +267,15 @@ def confirm_password(password: str, confirmation: str) -> None:
 
 def reject_taken(user: User) -> None:
     """What no constraint can tell: a username held for an account the portal does not reveal,
-    which only SIGNUP_REVEALS_TAKEN_EMAIL=False does (tell_the_owner); with the address revealed
-    a held name hides nothing, and the query is saved. A taken username or address is refused by
-    the unique constraints at the insert (one statement, instead of a SELECT for each before
-    it), and told apart by conflict_from()."""
+    which only SIGNUP_REVEALS_TAKEN_EMAIL=False does (tell_the_owner; with the address revealed
+    a held name hides nothing, and the query is saved), and a name in another script that passes
+    letter by letter for a Latin one taken (latin_twin: the impersonator comes second). A taken
+    username or address is refused by the unique constraints at the insert (one statement,
+    instead of a SELECT for each before it), and told apart by conflict_from()."""
     if not settings.SIGNUP_REVEALS_TAKEN_EMAIL and username_reserved(user.username):
+        raise SignupConflict("username")
+    twin = latin_twin(user.username)  # None for an ASCII name: no query on the common path
+    if twin and User.objects.with_username(twin).exists():
         raise SignupConflict("username")
 
 

@@ -223,6 +223,25 @@ def test_usernames_are_unique_regardless_of_letter_case_in_every_script(
     assert User.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "twin",
+    ["\u0430\u0441\u0435", "\u0410\u0421\u0415", "\u0430\u0441\u04351"],
+    ids=["cyrillic", "cyrillic-capitals", "with-a-digit"],
+)
+def test_a_name_in_another_script_passing_for_a_latin_name_taken_is_refused(twin: str) -> None:
+    signup("ace1" if twin.endswith("1") else "ace", email="first@example.com")
+    with pytest.raises(SignupConflict):
+        signup(twin, email="second@example.com")
+    assert User.objects.count() == 1
+
+
+def test_a_name_in_another_script_with_no_latin_twin_taken_is_welcome() -> None:
+    signup("ace", email="first@example.com")
+    signup("\u0430\u0441\u0435\u0442", email="second@example.com")  # one letter has no twin
+    signup("\u0441\u043e\u0440", email="third@example.com")  # "cop": not taken
+    assert User.objects.count() == 3
+
+
 def test_the_database_refuses_a_username_differing_only_by_case_in_another_script() -> None:
     User.objects.create(username="\u00c9mile", email="first@example.com")
     with pytest.raises(IntegrityError), transaction.atomic():
