@@ -265,57 +265,54 @@ def test_the_status_page_reads_at_a_glance_on_a_desktop_and_a_phone(
     shoot(page, "account-story")
 
 
-def test_the_status_page_refreshes_and_keeps_what_the_reader_opened(
-    page: object, live_server: object, admin_user: User, settings: object
-) -> None:
+@pytest.fixture
+def status_page(page: object, live_server: object, admin_user: User, settings: object) -> object:
+    """The status page for staff, refreshing every second, one failed welcome email on it."""
     settings.STATUS_REFRESH_SECONDS = 1
     failed_welcome_email(1, name="welcome-email-1")
     log_in_as_admin(page, live_server.url, then="/staff/status/")
-    page.locator("details summary").first.click()
-    failed_welcome_email(2, name="welcome-email-2")  # appears at the next refresh
-    expect(page.get_by_text("welcome-email-2")).to_be_visible(timeout=10_000)
-    expect(page.locator("details[open] pre").first).to_be_visible()
+    return page
 
 
-def test_a_section_opened_while_a_refresh_is_on_its_way_stays_open(
-    page: object, live_server: object, admin_user: User, settings: object
-) -> None:
-    settings.STATUS_REFRESH_SECONDS = 1
-    failed_welcome_email(1, name="welcome-email-1")
-    log_in_as_admin(page, live_server.url, then="/staff/status/")
-    held: list[object] = []
+def on_each_refresh(page: object, handle: Callable[[object], object]) -> None:
+    """`handle` gets each refresh's request (a fetch), instead of the network."""
     page.route(
         "**/staff/status/",
         lambda route: (
-            held.append(route) if route.request.resource_type == "fetch" else route.continue_()
+            handle(route) if route.request.resource_type == "fetch" else route.continue_()
         ),
     )
-    with page.expect_request(lambda request: request.resource_type == "fetch"):
+
+
+def test_the_status_page_refreshes_and_keeps_what_the_reader_opened(status_page: object) -> None:
+    status_page.locator("details summary").first.click()
+    failed_welcome_email(2, name="welcome-email-2")  # appears at the next refresh
+    expect(status_page.get_by_text("welcome-email-2")).to_be_visible(timeout=10_000)
+    expect(status_page.locator("details[open] pre").first).to_be_visible()
+
+
+def test_a_section_opened_while_a_refresh_is_on_its_way_stays_open(status_page: object) -> None:
+    held: list[object] = []
+    on_each_refresh(status_page, held.append)
+    with status_page.expect_request(lambda request: request.resource_type == "fetch"):
         pass  # the refresh is asked for, and its answer held back
     failed_welcome_email(2, name="welcome-email-2")
-    page.locator("details summary").first.click()
+    status_page.locator("details summary").first.click()
     held[0].fulfill(response=held[0].fetch())
-    expect(page.get_by_text("welcome-email-2")).to_be_visible()
-    expect(page.locator("details[open] pre").first).to_be_visible()
+    expect(status_page.get_by_text("welcome-email-2")).to_be_visible()
+    expect(status_page.locator("details[open] pre").first).to_be_visible()
 
 
 def test_the_status_page_says_when_it_could_not_refresh_and_when_it_pauses(
-    page: object, live_server: object, admin_user: User, settings: object
+    status_page: object,
 ) -> None:
-    settings.STATUS_REFRESH_SECONDS = 1
-    failed_welcome_email(1, name="welcome-email-1")
-    log_in_as_admin(page, live_server.url, then="/staff/status/")
-    page.route(
-        "**/staff/status/",
-        lambda route: (
-            route.abort() if route.request.resource_type == "fetch" else route.continue_()
-        ),
-    )
-    expect(page.get_by_text("This page could not be refreshed")).to_be_visible()
-    page.unroute("**/staff/status/")
-    expect(page.get_by_text("This page could not be refreshed")).not_to_be_visible()
-    page.get_by_role("checkbox").check()
-    expect(page.get_by_text("Refreshing is paused while a failed task is ticked.")).to_be_visible()
+    on_each_refresh(status_page, lambda route: route.abort())
+    expect(status_page.get_by_text("This page could not be refreshed")).to_be_visible()
+    status_page.unroute("**/staff/status/")
+    expect(status_page.get_by_text("This page could not be refreshed")).not_to_be_visible()
+    status_page.get_by_role("checkbox").check()
+    paused = status_page.get_by_text("Refreshing is paused while a failed task is ticked.")
+    expect(paused).to_be_visible()
 
 
 def test_a_double_click_on_create_account_creates_one_account_and_shows_success(
