@@ -308,6 +308,7 @@ def test_the_status_page_says_when_it_could_not_refresh_and_when_it_pauses(
 ) -> None:
     on_each_refresh(status_page, lambda route: route.abort())
     expect(status_page.get_by_text("This page could not be refreshed")).to_be_visible()
+    shoot(status_page, "status-refresh-failed")
     status_page.unroute("**/staff/status/")
     expect(status_page.get_by_text("This page could not be refreshed")).not_to_be_visible()
     status_page.get_by_role("checkbox").check()
