@@ -33,12 +33,9 @@ class BodySizeLimit:
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if scope["type"] != "http" or limit is None:
-            await self.app(scope, receive, send)
-        elif declared_length(scope) > limit:
-            await self.app(scope, refused_body(), send)
-        else:
-            await self.app(scope, body_within(limit, scope, receive), send)
+        if scope["type"] == "http" and limit is not None:
+            receive = body_within(limit, scope, receive)
+        await self.app(scope, receive, send)
 
 
 def declared_length(scope: MutableMapping[str, Any]) -> int:
@@ -49,41 +46,29 @@ def declared_length(scope: MutableMapping[str, Any]) -> int:
     return 0
 
 
-def refused_body() -> Receive:
-    """An empty body; after it, nothing more (Django cancels its wait for a disconnect once it
-    has answered), so that the body sent is never read."""
-    given = False
-
-    async def receive() -> Message:
-        nonlocal given
-        if given:
-            await asyncio.Future()
-        given = True
-        return END_OF_BODY
-
-    return receive
-
-
 def body_within(limit: int, scope: MutableMapping[str, Any], receive: Receive) -> Receive:
-    """The body as sent until it passes `limit`; then its end, declared at the length reached."""
+    """The body as sent while it is within `limit`. Once it is declared or found larger, its
+    end at once, declared at the length reached; after that end, nothing more (Django cancels
+    its wait for a disconnect once it has answered), so the rest is never read."""
     received = 0
-    over = False
+    ended = False
 
     async def receive_within() -> Message:
-        nonlocal received, over
-        if over:
+        nonlocal received, ended
+        if ended:
             await asyncio.Future()
-        message = await receive()
-        if message["type"] != "http.request":
-            return message
-        received += len(message.get("body", b""))
-        if received <= limit:
-            return message
-        over = True
-        scope["headers"] = [
-            *((name, value) for name, value in scope["headers"] if name != b"content-length"),
-            (b"content-length", str(received).encode()),
-        ]
+        if declared_length(scope) <= limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            received += len(message.get("body", b""))
+            if received <= limit:
+                return message
+            scope["headers"] = [
+                *((name, value) for name, value in scope["headers"] if name != b"content-length"),
+                (b"content-length", str(received).encode()),
+            ]
+        ended = True
         return END_OF_BODY
 
     return receive_within

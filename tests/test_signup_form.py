@@ -446,15 +446,21 @@ def test_an_address_cannot_be_corrected_to_one_that_is_taken(client: Client) -> 
     assert User.objects.get(username="alice").email == "alice@exmaple.com"
 
 
+@pytest.fixture
+def rita_typed_daves_address(client: Client, settings: object) -> None:
+    """With taken addresses hidden, rita signs up with dave's address, in the test's client:
+    answered as made, with no account behind it."""
+    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
+    signup("dave", email="dave@example.com")
+    client.post("/signup/", form_data(username="rita", email="dave@example.com"))
+
+
 def test_with_taken_addresses_hidden_a_typo_onto_someones_address_corrected_makes_the_account(
-    client: Client, settings: object, sync_tasks: None, mailoutbox: list
+    sync_tasks: None, mailoutbox: list, client: Client, rita_typed_daves_address: None
 ) -> None:
     """Answered as made, with no account behind it: corrected to the person's own address, the
     signup makes the account they meant, with their password, instead of leaving them a held
     name and a link that never comes."""
-    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
-    signup("dave", email="dave@example.com")
-    client.post("/signup/", form_data(username="rita", email="dave@example.com"))
     assert not User.objects.filter(username="rita").exists()
     mailoutbox.clear()
     answer = client.post(
@@ -469,12 +475,9 @@ def test_with_taken_addresses_hidden_a_typo_onto_someones_address_corrected_make
 
 
 def test_with_taken_addresses_hidden_a_correction_comes_too_late_after_30_minutes_alike(
-    client: Client, settings: object
+    client: Client, rita_typed_daves_address: None
 ) -> None:
     """As an account made stops being correctable: else the difference would tell."""
-    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
-    signup("dave", email="dave@example.com")
-    client.post("/signup/", form_data(username="rita", email="dave@example.com"))
     session = client.session
     session["signed_up"]["answered_at"] = (timezone.now() - timedelta(minutes=31)).isoformat()
     session.save()
@@ -487,11 +490,8 @@ def test_with_taken_addresses_hidden_a_correction_comes_too_late_after_30_minute
 
 
 def test_with_taken_addresses_hidden_a_correction_asks_for_the_password_all_the_same(
-    client: Client, settings: object
+    client: Client, rita_typed_daves_address: None
 ) -> None:
-    settings.SIGNUP_REVEALS_TAKEN_EMAIL = False
-    signup("dave", email="dave@example.com")
-    client.post("/signup/", form_data(username="rita", email="dave@example.com"))
     answer = client.post(
         "/signup/done/email/", {"email": "rita@example.com", "password": "Another-pass-4711"}
     )
